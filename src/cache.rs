@@ -1,0 +1,106 @@
+//! Redis access: one pool and the key prefix that every key and channel carries, so several
+//! deployments (or test runs) can share one Redis server.
+
+use deadpool_redis::redis::AsyncCommands;
+use deadpool_redis::{Config, Connection, Pool, Runtime};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// Connections kept open to Redis per server.
+const POOL_SIZE: usize = 32;
+/// How long a request waits for a pooled connection before failing.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The Redis pool and key prefix.
+#[derive(Clone)]
+pub struct Redis {
+    pool: Pool,
+    prefix: String,
+}
+
+impl Redis {
+    /// Builds the pool; connections are made lazily, so this succeeds while Redis is down.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let mut config = Config::from_url(settings.redis_url.expose_secret());
+        config.pool = Some(deadpool_redis::PoolConfig {
+            max_size: POOL_SIZE,
+            timeouts: deadpool_redis::Timeouts {
+                wait: Some(POOL_WAIT),
+                create: Some(POOL_WAIT),
+                recycle: Some(POOL_WAIT),
+            },
+            ..Default::default()
+        });
+        let pool = config.create_pool(Some(Runtime::Tokio1))?;
+        Ok(Self {
+            pool,
+            prefix: settings.redis_prefix.clone(),
+        })
+    }
+
+    /// The full name of a key: the configured prefix, then `suffix`.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{}", self.prefix, suffix)
+    }
+
+    pub async fn conn(&self) -> Result<Connection, deadpool_redis::PoolError> {
+        self.pool.get().await
+    }
+
+    /// Round trip to Redis, for readiness.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        let _: String = deadpool_redis::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A fixed-window counter of failures (logins, pairing attempts): after `max` failures in
+/// `window_s` the caller is refused until the window ends.
+pub struct FailureLimit {
+    /// Key namespace under the prefix, e.g. `ratelimit:login:`.
+    pub namespace: &'static str,
+    pub max: u32,
+    pub window_s: u64,
+}
+
+impl FailureLimit {
+    /// Seconds until the subject may try again, or `None` when it may try now.
+    pub async fn blocked_for(&self, redis: &Redis, subject: &str) -> anyhow::Result<Option<u64>> {
+        let key = redis.key(&format!("{}{subject}", self.namespace));
+        let mut conn = redis.conn().await?;
+        let count: Option<u32> = conn.get(&key).await?;
+        if count.unwrap_or(0) < self.max {
+            return Ok(None);
+        }
+        let ttl: i64 = conn.ttl(&key).await?;
+        Ok(Some(ttl.max(1) as u64))
+    }
+
+    /// Counts one failure; the window starts with the first.
+    pub async fn record_failure(&self, redis: &Redis, subject: &str) -> anyhow::Result<()> {
+        let key = redis.key(&format!("{}{subject}", self.namespace));
+        let mut conn = redis.conn().await?;
+        let _: () = deadpool_redis::redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.window_s)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the failures, e.g. after a successful login.
+    pub async fn reset(&self, redis: &Redis, subject: &str) -> anyhow::Result<()> {
+        let key = redis.key(&format!("{}{subject}", self.namespace));
+        let mut conn = redis.conn().await?;
+        let _: () = conn.del(&key).await?;
+        Ok(())
+    }
+}

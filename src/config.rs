@@ -1,0 +1,222 @@
+//! Typed settings: defaults, then an optional TOML file named by `PETTYSYNC_CONFIG`, then
+//! `PETTYSYNC_*` environment variables (and the standard `AWS_*` ones). This is the only
+//! place that reads the environment. Secrets are `SecretString`, so they never print.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every PettySync environment variable.
+pub const ENV_PREFIX: &str = "PETTYSYNC_";
+/// Shortest accepted JWT signing key, in bytes (HS256 wants at least its output size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Everything the server can be told from outside, after validation.
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    /// Where HTTP and WebSockets listen; port 0 picks a free one.
+    pub http_addr: String,
+    pub database_url: SecretString,
+    pub mongodb_url: SecretString,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key and channel, so several deployments (or tests) share a server.
+    pub redis_prefix: String,
+    pub mqtt_url: SecretString,
+    pub mqtt_topic_prefix: String,
+    /// An S3-compatible endpoint (path-style); unset means AWS itself.
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: String,
+    pub sns_endpoint: Option<String>,
+    pub sns_apns_app_arn: Option<String>,
+    pub sns_fcm_app_arn: Option<String>,
+    /// From `AWS_REGION`; unset falls back to the AWS default chain.
+    pub aws_region: Option<String>,
+    /// From `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`; unset falls back to the AWS default chain.
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<SecretString>,
+    /// Required by `serve`; checked there, since `migrate` does not sign tokens.
+    pub jwt_secret: Option<SecretString>,
+    /// Bearer token of `/v1/admin/*`; unset turns those routes off (404).
+    pub admin_token: Option<SecretString>,
+    pub public_url: String,
+    pub hot_retention_days: u32,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that could not be used; the message names it the way an operator sets it.
+#[derive(Debug, thiserror::Error)]
+#[error("bad setting {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The defaults suit a developer machine with every service on loopback.
+#[derive(Serialize)]
+struct Defaults {
+    http_addr: &'static str,
+    database_url: &'static str,
+    mongodb_url: &'static str,
+    redis_url: &'static str,
+    redis_prefix: &'static str,
+    mqtt_url: &'static str,
+    mqtt_topic_prefix: &'static str,
+    s3_bucket: &'static str,
+    public_url: &'static str,
+    hot_retention_days: u32,
+    log: &'static str,
+    log_format: LogFormat,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    http_addr: "127.0.0.1:8080",
+    database_url: "postgres://postgres@127.0.0.1:5432/pettysync",
+    mongodb_url: "mongodb://127.0.0.1:27017/pettysync",
+    redis_url: "redis://127.0.0.1:6379/0",
+    redis_prefix: "pettysync:",
+    mqtt_url: "mqtt://127.0.0.1:1883?client_id=pettysync-1",
+    mqtt_topic_prefix: "pettysync/v1",
+    s3_bucket: "pettysync",
+    public_url: "http://127.0.0.1:8080",
+    hot_retention_days: 30,
+    log: "info",
+    log_format: LogFormat::Text,
+};
+
+impl Settings {
+    /// Loads and validates the settings from defaults, the optional file and the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Ok(path) = std::env::var("PETTYSYNC_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
+        let settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot: addresses parse, URLs have the right scheme, sizes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.http_addr
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                ConfigError::new(
+                    "PETTYSYNC_HTTP_ADDR",
+                    "expected host:port, e.g. 127.0.0.1:8080",
+                )
+            })?;
+        check_url(
+            &self.database_url,
+            "PETTYSYNC_DATABASE_URL",
+            &["postgres", "postgresql"],
+        )?;
+        check_url(
+            &self.mongodb_url,
+            "PETTYSYNC_MONGODB_URL",
+            &["mongodb", "mongodb+srv"],
+        )?;
+        check_url(&self.redis_url, "PETTYSYNC_REDIS_URL", &["redis", "rediss"])?;
+        check_url(
+            &self.mqtt_url,
+            "PETTYSYNC_MQTT_URL",
+            &["mqtt", "mqtts", "tcp", "ssl"],
+        )?;
+        url::Url::parse(&self.public_url)
+            .map_err(|_| ConfigError::new("PETTYSYNC_PUBLIC_URL", "expected an absolute URL"))?;
+        for (name, endpoint) in [
+            ("PETTYSYNC_S3_ENDPOINT", &self.s3_endpoint),
+            ("PETTYSYNC_SNS_ENDPOINT", &self.sns_endpoint),
+        ] {
+            if let Some(endpoint) = endpoint {
+                url::Url::parse(endpoint)
+                    .map_err(|_| ConfigError::new(name, "expected an absolute URL"))?;
+            }
+        }
+        if self.hot_retention_days == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_HOT_RETENTION_DAYS",
+                "must be at least 1",
+            ));
+        }
+        if self.mqtt_topic_prefix.is_empty() || self.mqtt_topic_prefix.contains(['+', '#']) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MQTT_TOPIC_PREFIX",
+                "must be non-empty and without MQTT wildcards",
+            ));
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError::new(
+                    "PETTYSYNC_JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JWT key, which `serve` cannot run without.
+    pub fn require_jwt_secret(&self) -> Result<&SecretString, ConfigError> {
+        self.jwt_secret.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "PETTYSYNC_JWT_SECRET",
+                "is required by serve (at least 32 bytes)",
+            )
+        })
+    }
+
+    /// Name of the MongoDB database, taken from the URL's path (`pettysync` when absent).
+    pub fn mongodb_database(&self) -> String {
+        url::Url::parse(self.mongodb_url.expose_secret())
+            .ok()
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "pettysync".to_owned())
+    }
+}
+
+fn check_url(value: &SecretString, setting: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    // The message never repeats the value: it may hold a password.
+    let url = url::Url::parse(value.expose_secret())
+        .map_err(|_| ConfigError::new(setting, "is not a valid URL"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(ConfigError::new(
+            setting,
+            format!("scheme must be one of {}", schemes.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns figment's error into one that names the variable an operator would set.
+fn from_figment(error: figment::Error) -> ConfigError {
+    let key = error.path.last().cloned().unwrap_or_default();
+    let setting = match key.as_str() {
+        "aws_region" | "aws_access_key_id" | "aws_secret_access_key" => key.to_uppercase(),
+        "" => "PETTYSYNC_CONFIG".to_owned(),
+        _ => format!("{ENV_PREFIX}{}", key.to_uppercase()),
+    };
+    ConfigError::new(&setting, error.kind.to_string())
+}

@@ -1,0 +1,267 @@
+//! `/v1/auth/*` and `/v1/me`: registration, sign-in, token rotation, sign-out.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::auth::{self, JwtKeys, ACCESS_TOKEN_TTL_S};
+use crate::cache::{FailureLimit, Redis};
+use crate::http::authz::AuthUser;
+use crate::http::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::ids::UserId;
+use crate::store::{accounts, millis};
+use crate::validation::Violations;
+
+/// Failed logins for one email before it is locked out for the rest of the window.
+pub const LOGIN_LIMIT: FailureLimit = FailureLimit {
+    namespace: "ratelimit:login:",
+    max: 5,
+    window_s: 15 * 60,
+};
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_DISPLAY_NAME_CHARS: usize = 80;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(refresh)
+        .service(logout)
+        .service(me);
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A user as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
+impl From<accounts::User> for UserView {
+    fn from(user: accounts::User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            created_at: millis(user.created_at),
+        }
+    }
+}
+
+/// A signed-in session: the user and a fresh token pair.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+}
+
+impl RegisterRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut v = Violations::new();
+        v.check(
+            is_plausible_email(&self.email),
+            "email",
+            "must be an email address",
+        );
+        let chars = self.password.chars().count();
+        v.check(
+            (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars),
+            "password",
+            "must be 10 to 256 characters",
+        );
+        let name = self.display_name.trim().chars().count();
+        v.check(
+            (1..=MAX_DISPLAY_NAME_CHARS).contains(&name),
+            "display_name",
+            "must be 1 to 80 characters",
+        );
+        Ok(v.finish()?)
+    }
+}
+
+/// One `@`, a non-empty local part, a dotted domain; the real check is the mail we never send.
+fn is_plausible_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
+        return false;
+    }
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// Creates an account and signs it in.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, body = Session), (status = 409, description = "email taken", body = crate::http::error::Problem),
+    (status = 422, body = crate::http::error::Problem)))]
+#[post("/v1/auth/register")]
+async fn register(
+    pg: web::Data<PgPool>,
+    jwt: web::Data<JwtKeys>,
+    body: ApiJson<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    body.validate()?;
+    let password = body.password.clone();
+    let hash = web::block(move || auth::hash_password(&password))
+        .await
+        .map_err(anyhow::Error::from)??;
+    let user = accounts::create_user(&pg, body.email.trim(), body.display_name.trim(), &hash)
+        .await?
+        .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email exists"))?;
+    let session = open_session(&pg, &jwt, user).await?;
+    Ok(HttpResponse::Created().json(session))
+}
+
+/// Signs in with email and password; repeated failures are refused with 429 for a while.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = Session), (status = 401, body = crate::http::error::Problem),
+    (status = 429, body = crate::http::error::Problem)))]
+#[post("/v1/auth/login")]
+async fn login(
+    pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
+    jwt: web::Data<JwtKeys>,
+    body: ApiJson<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let subject = body.email.trim().to_lowercase();
+    if let Some(retry_after_s) = LOGIN_LIMIT.blocked_for(&redis, &subject).await? {
+        return Err(ApiError::RateLimited { retry_after_s });
+    }
+    let user = accounts::user_by_email(&pg, body.email.trim()).await?;
+    let stored = user.as_ref().map_or_else(
+        || auth::dummy_password_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = body.password.clone();
+    let matches = web::block(move || auth::verify_password(&password, &stored))
+        .await
+        .map_err(anyhow::Error::from)?;
+    match user {
+        Some(user) if matches => {
+            LOGIN_LIMIT.reset(&redis, &subject).await?;
+            Ok(HttpResponse::Ok().json(open_session(&pg, &jwt, user).await?))
+        }
+        _ => {
+            LOGIN_LIMIT.record_failure(&redis, &subject).await?;
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// Trades a refresh token for a new pair. A token presented twice revokes its whole family.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = Session), (status = 401, body = crate::http::error::Problem)))]
+#[post("/v1/auth/refresh")]
+async fn refresh(
+    pg: web::Data<PgPool>,
+    jwt: web::Data<JwtKeys>,
+    body: ApiJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    match accounts::rotate(&pg, &body.refresh_token).await? {
+        accounts::Rotation::Rotated { user, token } => {
+            let user = accounts::user_by_id(&pg, user)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            let access_token = jwt.issue(user.id.0)?;
+            Ok(HttpResponse::Ok().json(Session {
+                user: user.into(),
+                access_token,
+                refresh_token: token,
+                token_type: "Bearer",
+                expires_in: ACCESS_TOKEN_TTL_S,
+            }))
+        }
+        accounts::Rotation::Reused => {
+            tracing::warn!("a used refresh token was presented again; its family is revoked");
+            Err(ApiError::Unauthorized)
+        }
+        accounts::Rotation::Refused => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Signs out: the refresh token's family can no longer be used.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+#[post("/v1/auth/logout")]
+async fn logout(
+    pg: web::Data<PgPool>,
+    body: ApiJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    accounts::revoke_family_of(&pg, &body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = UserView), (status = 401, body = crate::http::error::Problem)))]
+#[get("/v1/me")]
+async fn me(pg: web::Data<PgPool>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    // A valid token of a deleted account is as good as no token.
+    let user = accounts::user_by_id(&pg, caller.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+async fn open_session(
+    pg: &PgPool,
+    jwt: &JwtKeys,
+    user: accounts::User,
+) -> Result<Session, ApiError> {
+    let refresh_token = accounts::start_family(pg, user.id).await?;
+    let access_token = jwt.issue(user.id.0)?;
+    Ok(Session {
+        user: user.into(),
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_TTL_S,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_emails_have_one_at_and_a_dotted_domain() {
+        assert!(is_plausible_email("a@b.co"));
+        assert!(!is_plausible_email("a@b"));
+        assert!(!is_plausible_email("@b.co"));
+        assert!(!is_plausible_email("a@@b.co"));
+        assert!(!is_plausible_email("a b@c.co"));
+        assert!(!is_plausible_email("a@.co"));
+    }
+}

@@ -1,0 +1,136 @@
+//! Collars: provisioning (admin), pairing with the one-time code, unpairing.
+
+use actix_web::{delete, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::cache::{FailureLimit, Redis};
+use crate::http::authz::{pet_access, Action, Admin, AuthUser};
+use crate::http::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::ids::{CollarSerial, PetId};
+use crate::store::collars::{self, PairError};
+use crate::store::millis;
+
+/// Wrong pairing attempts per user before pairing is refused for a while: the codes are
+/// short enough to type, so guessing must be slow.
+pub const PAIRING_LIMIT: FailureLimit = FailureLimit {
+    namespace: "ratelimit:pairing:",
+    max: 10,
+    window_s: 15 * 60,
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(provision).service(pair).service(unpair);
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ProvisionRequest {
+    pub serial: String,
+}
+
+/// A provisioned collar; the pairing code is shown only here.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Provisioned {
+    pub serial: CollarSerial,
+    pub pairing_code: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PairRequest {
+    pub serial: String,
+    pub pairing_code: String,
+}
+
+/// A collar paired to a pet.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PairingView {
+    pub serial: String,
+    pub pet_id: PetId,
+    pub paired_at: i64,
+    /// Seconds between the collar's reports when nobody watches live.
+    pub interval_s: i32,
+}
+
+/// Provisions a collar (admin token).
+#[utoipa::path(post, path = "/v1/admin/collars", tag = "collars", request_body = ProvisionRequest, security(("admin" = [])),
+    responses((status = 201, body = Provisioned), (status = 401, body = crate::http::error::Problem),
+        (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[post("/v1/admin/collars")]
+async fn provision(
+    pg: web::Data<PgPool>,
+    _admin: Admin,
+    body: ApiJson<ProvisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let serial =
+        CollarSerial::parse(&body.serial).map_err(|message| ApiError::field("serial", message))?;
+    let pairing_code = collars::provision(&pg, &serial).await?.ok_or_else(|| {
+        ApiError::conflict(
+            "collar_exists",
+            "a collar with this serial is provisioned already",
+        )
+    })?;
+    tracing::info!(collar = %serial, "collar provisioned");
+    Ok(HttpResponse::Created().json(Provisioned {
+        serial,
+        pairing_code,
+    }))
+}
+
+/// Pairs a collar to the pet with the code from its box (owner only).
+#[utoipa::path(post, path = "/v1/pets/{id}/collar", tag = "collars", request_body = PairRequest, security(("bearer" = [])),
+    responses((status = 200, body = PairingView), (status = 409, body = crate::http::error::Problem),
+        (status = 422, description = "unknown serial or wrong code (indistinguishable)", body = crate::http::error::Problem),
+        (status = 429, body = crate::http::error::Problem)))]
+#[post("/v1/pets/{id}/collar")]
+async fn pair(
+    pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    body: ApiJson<PairRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
+    let subject = caller.id.to_string();
+    if let Some(retry_after_s) = PAIRING_LIMIT.blocked_for(&redis, &subject).await? {
+        return Err(ApiError::RateLimited { retry_after_s });
+    }
+    match collars::pair(&pg, pet_id, &body.serial, &body.pairing_code).await? {
+        Ok(pairing) => Ok(HttpResponse::Ok().json(PairingView {
+            serial: pairing.serial,
+            pet_id: pairing.pet_id,
+            paired_at: millis(pairing.paired_at),
+            interval_s: pairing.interval_s,
+        })),
+        Err(PairError::BadCredentials) => {
+            PAIRING_LIMIT.record_failure(&redis, &subject).await?;
+            Err(ApiError::PairingFailed)
+        }
+        Err(PairError::CollarTaken) => Err(ApiError::conflict(
+            "collar_already_paired",
+            "this collar is paired to another pet; unpair it there first",
+        )),
+        Err(PairError::PetHasCollar) => Err(ApiError::conflict(
+            "pet_has_collar",
+            "this pet wears another collar; unpair it first",
+        )),
+    }
+}
+
+/// Unpairs the pet's collar (owner only).
+#[utoipa::path(delete, path = "/v1/pets/{id}/collar", tag = "collars", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[delete("/v1/pets/{id}/collar")]
+async fn unpair(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
+    if !collars::unpair(&pg, pet_id).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

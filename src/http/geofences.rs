@@ -1,0 +1,176 @@
+//! Geofences: safe zones (alert on exit) and keep-out zones (alert on entry).
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::geofence::{FenceGeometry, FenceKind, MAX_NAME_CHARS};
+use crate::http::authz::{pet_access, Action, AuthUser};
+use crate::http::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::pagination::{Page, PageQuery, Paged};
+use crate::ids::{GeofenceId, PetId};
+use crate::store::geofences::{self, FenceFields, FenceRow};
+use crate::store::millis;
+use crate::validation::{FieldError, Violations};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_fence)
+        .service(list_fences)
+        .service(patch_fence)
+        .service(delete_fence);
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateFence {
+    pub name: String,
+    pub kind: FenceKind,
+    /// A GeoJSON `Polygon`, or `{"type":"Circle","center":[lon,lat],"radius_m":r}`.
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+}
+
+/// Any subset of a fence's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PatchFence {
+    pub name: Option<String>,
+    pub kind: Option<FenceKind>,
+    #[schema(value_type = Option<Object>)]
+    pub geometry: Option<serde_json::Value>,
+}
+
+/// A geofence as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FenceView {
+    pub id: GeofenceId,
+    pub pet_id: PetId,
+    pub name: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<FenceRow> for FenceView {
+    fn from(row: FenceRow) -> Self {
+        Self {
+            id: row.id,
+            pet_id: row.pet_id,
+            name: row.name,
+            kind: row.kind,
+            geometry: row.geometry.0,
+            created_at: millis(row.created_at),
+            updated_at: millis(row.updated_at),
+        }
+    }
+}
+
+/// Validates the fields and normalises the geometry (rings closed, shape as the server writes it).
+fn fence_fields(
+    name: &str,
+    kind: FenceKind,
+    geometry: &serde_json::Value,
+) -> Result<FenceFields, ApiError> {
+    let mut v = Violations::new();
+    let name = name.trim();
+    v.check(
+        (1..=MAX_NAME_CHARS).contains(&name.chars().count()),
+        "name",
+        "must be 1 to 100 characters",
+    );
+    let parsed = FenceGeometry::parse(geometry).map_err(|errors: Vec<FieldError>| v.extend(errors));
+    v.finish()?;
+    let geometry = parsed.map_err(|()| ApiError::field("geometry", "is invalid"))?;
+    Ok(FenceFields {
+        name: name.to_owned(),
+        kind: kind.as_str().to_owned(),
+        geometry: geometry.to_json(),
+    })
+}
+
+/// The fence, if the caller may do `action` on its pet; a fence of an invisible pet is 404.
+async fn fence_access(
+    pg: &PgPool,
+    caller: AuthUser,
+    id: GeofenceId,
+    action: Action,
+) -> Result<FenceRow, ApiError> {
+    let fence = geofences::get(pg, id).await?.ok_or(ApiError::NotFound)?;
+    pet_access(pg, caller.id, fence.pet_id, action).await?;
+    Ok(fence)
+}
+
+/// Adds a fence to the pet (owner or family).
+#[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", request_body = CreateFence, security(("bearer" = [])),
+    responses((status = 201, body = FenceView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[post("/v1/pets/{id}/geofences")]
+async fn create_fence(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    body: ApiJson<CreateFence>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::ManageGeofences).await?;
+    let fields = fence_fields(&body.name, body.kind, &body.geometry)?;
+    let fence = geofences::create(&pg, pet_id, &fields).await?;
+    Ok(HttpResponse::Created().json(FenceView::from(fence)))
+}
+
+/// The pet's fences.
+#[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<FenceView>), (status = 404, body = crate::http::error::Problem)))]
+#[get("/v1/pets/{id}/geofences")]
+async fn list_fences(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::View).await?;
+    let page = Page::try_from(query.into_inner())?;
+    let rows = geofences::list(&pg, pet_id, &page).await?;
+    let paged = page.finish(rows, |row| (row.created_at, row.id.0));
+    Ok(HttpResponse::Ok().json(Paged {
+        items: paged.items.into_iter().map(FenceView::from).collect(),
+        next_cursor: paged.next_cursor,
+    }))
+}
+
+/// Changes a fence (owner or family).
+#[utoipa::path(patch, path = "/v1/geofences/{id}", tag = "geofences", request_body = PatchFence, security(("bearer" = [])),
+    responses((status = 200, body = FenceView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[patch("/v1/geofences/{id}")]
+async fn patch_fence(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<GeofenceId>,
+    body: ApiJson<PatchFence>,
+) -> Result<HttpResponse, ApiError> {
+    let fence = fence_access(&pg, caller, path.into_inner(), Action::ManageGeofences).await?;
+    let kind = body
+        .kind
+        .or_else(|| FenceKind::parse(&fence.kind))
+        .ok_or_else(|| anyhow::anyhow!("stored fence kind {:?} is unknown", fence.kind))?;
+    let name = body.name.as_deref().unwrap_or(&fence.name);
+    let geometry = body.geometry.as_ref().unwrap_or(&fence.geometry.0);
+    let fields = fence_fields(name, kind, geometry)?;
+    let updated = geofences::update(&pg, fence.id, &fields).await?;
+    Ok(HttpResponse::Ok().json(FenceView::from(updated)))
+}
+
+/// Deletes a fence (owner or family).
+#[utoipa::path(delete, path = "/v1/geofences/{id}", tag = "geofences", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[delete("/v1/geofences/{id}")]
+async fn delete_fence(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<GeofenceId>,
+) -> Result<HttpResponse, ApiError> {
+    let fence = fence_access(&pg, caller, path.into_inner(), Action::ManageGeofences).await?;
+    geofences::delete(&pg, fence.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

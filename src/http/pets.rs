@@ -1,0 +1,357 @@
+//! `/v1/pets`: a user's pets, their profiles and family members.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer, Serialize};
+use sqlx::PgPool;
+
+use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
+use crate::http::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::pagination::{Page, PageQuery, Paged};
+use crate::ids::{PetId, UserId};
+use crate::store::{accounts, millis, pets};
+use crate::validation::Violations;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_BREED_CHARS: usize = 100;
+pub const MAX_WEIGHT_KG: f64 = 200.0;
+const SPECIES: [&str; 3] = ["dog", "cat", "other"];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_pet)
+        .service(list_pets)
+        .service(get_pet)
+        .service(patch_pet)
+        .service(delete_pet)
+        .service(add_member)
+        .service(list_members)
+        .service(remove_member);
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreatePet {
+    pub name: String,
+    /// `dog`, `cat` or `other`.
+    pub species: String,
+    pub breed: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub birth_date: Option<NaiveDate>,
+    pub weight_kg: Option<f64>,
+}
+
+/// Any subset of the profile; `null` clears an optional field.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PatchPet {
+    pub name: Option<String>,
+    pub species: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub breed: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub birth_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub weight_kg: Option<Option<f64>>,
+}
+
+/// Tells "absent" (outer `None`) from "null" (`Some(None)`).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A pet as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PetView {
+    pub id: PetId,
+    pub owner_id: UserId,
+    pub name: String,
+    pub species: String,
+    pub breed: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub birth_date: Option<NaiveDate>,
+    pub weight_kg: Option<f64>,
+    /// The caller's relation: `owner` or `family`.
+    pub role: String,
+    pub collar_serial: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<pets::PetRow> for PetView {
+    fn from(row: pets::PetRow) -> Self {
+        Self {
+            id: row.id,
+            owner_id: row.owner_id,
+            name: row.name,
+            species: row.species,
+            breed: row.breed,
+            birth_date: row.birth_date,
+            weight_kg: row.weight_kg,
+            role: row.role,
+            collar_serial: row.collar_serial,
+            created_at: millis(row.created_at),
+            updated_at: millis(row.updated_at),
+        }
+    }
+}
+
+impl TryFrom<CreatePet> for pets::PetProfile {
+    type Error = ApiError;
+
+    fn try_from(body: CreatePet) -> Result<Self, ApiError> {
+        let profile = pets::PetProfile {
+            name: body.name.trim().to_owned(),
+            species: body.species,
+            breed: body
+                .breed
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty()),
+            birth_date: body.birth_date,
+            weight_kg: body.weight_kg,
+        };
+        validate_profile(&profile)?;
+        Ok(profile)
+    }
+}
+
+fn validate_profile(p: &pets::PetProfile) -> Result<(), ApiError> {
+    let mut v = Violations::new();
+    let name = p.name.chars().count();
+    v.check(
+        (1..=MAX_NAME_CHARS).contains(&name),
+        "name",
+        "must be 1 to 100 characters",
+    );
+    v.check(
+        SPECIES.contains(&p.species.as_str()),
+        "species",
+        "must be dog, cat or other",
+    );
+    v.check(
+        p.breed
+            .as_ref()
+            .is_none_or(|b| b.chars().count() <= MAX_BREED_CHARS),
+        "breed",
+        "must be at most 100 characters",
+    );
+    v.check(
+        p.birth_date
+            .is_none_or(|d| d <= chrono::Utc::now().date_naive()),
+        "birth_date",
+        "must not be in the future",
+    );
+    v.check(
+        p.weight_kg
+            .is_none_or(|w| w.is_finite() && w > 0.0 && w <= MAX_WEIGHT_KG),
+        "weight_kg",
+        "must be more than 0 and at most 200",
+    );
+    Ok(v.finish()?)
+}
+
+/// Adds a pet owned by the caller.
+#[utoipa::path(post, path = "/v1/pets", tag = "pets", request_body = CreatePet, security(("bearer" = [])),
+    responses((status = 201, body = PetView), (status = 422, body = crate::http::error::Problem)))]
+#[post("/v1/pets")]
+async fn create_pet(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    body: ApiJson<CreatePet>,
+) -> Result<HttpResponse, ApiError> {
+    let profile = pets::PetProfile::try_from(body.into_inner())?;
+    let pet = pets::create(&pg, caller.id, &profile).await?;
+    Ok(HttpResponse::Created().json(PetView::from(pet)))
+}
+
+/// The pets the caller owns or is a member of.
+#[utoipa::path(get, path = "/v1/pets", tag = "pets", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<PetView>)))]
+#[get("/v1/pets")]
+async fn list_pets(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = Page::try_from(query.into_inner())?;
+    let rows = pets::list(&pg, caller.id, &page).await?;
+    let paged = page.finish(rows, |row| (row.created_at, row.id.0));
+    Ok(HttpResponse::Ok().json(Paged {
+        items: paged.items.into_iter().map(PetView::from).collect(),
+        next_cursor: paged.next_cursor,
+    }))
+}
+
+/// One pet.
+#[utoipa::path(get, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
+    responses((status = 200, body = PetView), (status = 404, body = crate::http::error::Problem)))]
+#[get("/v1/pets/{id}")]
+async fn get_pet(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+) -> Result<HttpResponse, ApiError> {
+    let pet = pets::get(&pg, caller.id, path.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(PetView::from(pet)))
+}
+
+/// Changes the profile (owner only).
+#[utoipa::path(patch, path = "/v1/pets/{id}", tag = "pets", request_body = PatchPet, security(("bearer" = [])),
+    responses((status = 200, body = PetView), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[patch("/v1/pets/{id}")]
+async fn patch_pet(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    body: ApiJson<PatchPet>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::Edit).await?;
+    let current = pets::get(&pg, caller.id, pet_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let body = body.into_inner();
+    let profile = pets::PetProfile {
+        name: body.name.map_or(current.name, |n| n.trim().to_owned()),
+        species: body.species.unwrap_or(current.species),
+        breed: body
+            .breed
+            .map_or(current.breed, |b| b.map(|b| b.trim().to_owned())),
+        birth_date: body.birth_date.unwrap_or(current.birth_date),
+        weight_kg: body.weight_kg.unwrap_or(current.weight_kg),
+    };
+    validate_profile(&profile)?;
+    pets::update(&pg, pet_id, &profile).await?;
+    let pet = pets::get(&pg, caller.id, pet_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(PetView::from(pet)))
+}
+
+/// Deletes the pet with its members and fences; its collar becomes free (owner only).
+#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[delete("/v1/pets/{id}")]
+async fn delete_pet(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
+    pets::delete(&pg, pet_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AddMember {
+    pub email: String,
+    /// `family`.
+    pub role: String,
+}
+
+/// A family member of a pet.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    pub pet_id: PetId,
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+impl From<pets::MemberRow> for MemberView {
+    fn from(row: pets::MemberRow) -> Self {
+        Self {
+            pet_id: row.pet_id,
+            user_id: row.user_id,
+            email: row.email,
+            display_name: row.display_name,
+            role: row.role,
+            created_at: millis(row.created_at),
+        }
+    }
+}
+
+/// Gives another account the `family` role on the pet (owner only).
+#[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", request_body = AddMember, security(("bearer" = [])),
+    responses((status = 201, body = MemberView), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[post("/v1/pets/{id}/members")]
+async fn add_member(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    body: ApiJson<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
+    if body.role != "family" {
+        return Err(ApiError::field("role", "must be family"));
+    }
+    let user = accounts::user_by_email(&pg, body.email.trim())
+        .await?
+        .ok_or_else(|| ApiError::field("email", "no account has this email"))?;
+    if pets::owner_of(&pg, pet_id).await? == Some(user.id) {
+        return Err(ApiError::field(
+            "email",
+            "the owner cannot also be a member",
+        ));
+    }
+    let member = pets::add_member(&pg, pet_id, user.id, &body.role)
+        .await?
+        .ok_or_else(|| ApiError::conflict("already_member", "this account is a member already"))?;
+    Ok(HttpResponse::Created().json(MemberView::from(member)))
+}
+
+/// The pet's family members.
+#[utoipa::path(get, path = "/v1/pets/{id}/members", tag = "pets", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<MemberView>), (status = 404, body = crate::http::error::Problem)))]
+#[get("/v1/pets/{id}/members")]
+async fn list_members(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<PetId>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pet_id = path.into_inner();
+    pet_access(&pg, caller.id, pet_id, Action::View).await?;
+    let page = Page::try_from(query.into_inner())?;
+    let rows = pets::list_members(&pg, pet_id, &page).await?;
+    let paged = page.finish(rows, |row| (row.created_at, row.user_id.0));
+    Ok(HttpResponse::Ok().json(Paged {
+        items: paged.items.into_iter().map(MemberView::from).collect(),
+        next_cursor: paged.next_cursor,
+    }))
+}
+
+/// Removes a member: the owner may remove anyone, a member only themselves.
+#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[delete("/v1/pets/{id}/members/{user_id}")]
+async fn remove_member(
+    pg: web::Data<PgPool>,
+    caller: AuthUser,
+    path: web::Path<(PetId, UserId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (pet_id, member) = path.into_inner();
+    let action = if member == caller.id {
+        Action::View
+    } else {
+        Action::Administer
+    };
+    let role = pet_access(&pg, caller.id, pet_id, action).await?;
+    if role == PetRole::Owner && member == caller.id {
+        return Err(ApiError::field("user_id", "the owner is not a member"));
+    }
+    if !pets::remove_member(&pg, pet_id, member).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,138 @@
+//! Collars: provisioning with a one-time pairing code, pairing to a pet, unpairing.
+
+use chrono::{DateTime, Utc};
+use rand::rngs::OsRng;
+use rand::Rng;
+use sqlx::PgPool;
+
+use crate::auth::{constant_time_eq, token_hash};
+use crate::ids::{CollarSerial, PetId};
+
+/// Characters of a pairing code: no 0/O or 1/I/L to misread off a box.
+const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters in a pairing code (about 49 bits), typed in two groups of five.
+const CODE_LEN: usize = 10;
+
+/// A collar paired to a pet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pairing {
+    pub serial: String,
+    pub pet_id: PetId,
+    pub paired_at: DateTime<Utc>,
+    pub interval_s: i32,
+}
+
+/// Why a pairing did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PairError {
+    /// Unknown serial or wrong code: deliberately one case, so the answer reveals neither.
+    BadCredentials,
+    CollarTaken,
+    PetHasCollar,
+}
+
+/// A fresh pairing code, `XXXXX-XXXXX`.
+pub fn new_pairing_code() -> String {
+    let chars: String = (0..CODE_LEN)
+        .map(|_| char::from(CODE_ALPHABET[OsRng.gen_range(0..CODE_ALPHABET.len())]))
+        .collect();
+    format!("{}-{}", &chars[..CODE_LEN / 2], &chars[CODE_LEN / 2..])
+}
+
+/// Codes are compared without case or dashes, as people type them.
+fn normalize(code: &str) -> String {
+    code.chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Provisions a collar and returns its pairing code; `Ok(None)` when the serial exists.
+pub async fn provision(pg: &PgPool, serial: &CollarSerial) -> Result<Option<String>, sqlx::Error> {
+    let code = new_pairing_code();
+    let result = sqlx::query(
+        "INSERT INTO collars (serial, pairing_code_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(serial)
+    .bind(token_hash(&normalize(&code)))
+    .execute(pg)
+    .await?;
+    Ok((result.rows_affected() == 1).then_some(code))
+}
+
+/// Pairs the collar to the pet when the code is right and both are free.
+pub async fn pair(
+    pg: &PgPool,
+    pet: PetId,
+    serial: &str,
+    code: &str,
+) -> Result<Result<Pairing, PairError>, sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    let row: Option<(Vec<u8>, Option<PetId>)> = sqlx::query_as(
+        "SELECT pairing_code_hash, pet_id FROM collars WHERE serial = $1 FOR UPDATE",
+    )
+    .bind(serial)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((stored, paired_to)) = row else {
+        return Ok(Err(PairError::BadCredentials));
+    };
+    if !constant_time_eq(&stored, &token_hash(&normalize(code))) {
+        return Ok(Err(PairError::BadCredentials));
+    }
+    match paired_to {
+        Some(other) if other != pet => return Ok(Err(PairError::CollarTaken)),
+        _ => {}
+    }
+    let has_other: Option<(String,)> =
+        sqlx::query_as("SELECT serial FROM collars WHERE pet_id = $1 AND serial <> $2")
+            .bind(pet)
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if has_other.is_some() {
+        return Ok(Err(PairError::PetHasCollar));
+    }
+    let pairing: Pairing = sqlx::query_as(
+        "UPDATE collars SET pet_id = $2, paired_at = COALESCE(paired_at, now()) WHERE serial = $1
+         RETURNING serial, pet_id, paired_at, interval_s",
+    )
+    .bind(serial)
+    .bind(pet)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(pairing))
+}
+
+/// Frees the pet's collar; false when it had none.
+pub async fn unpair(pg: &PgPool, pet: PetId) -> Result<bool, sqlx::Error> {
+    let result =
+        sqlx::query("UPDATE collars SET pet_id = NULL, paired_at = NULL WHERE pet_id = $1")
+            .bind(pet)
+            .execute(pg)
+            .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_codes_are_two_groups_of_unambiguous_characters() {
+        let code = new_pairing_code();
+        assert_eq!(code.len(), CODE_LEN + 1);
+        assert!(code
+            .chars()
+            .filter(|c| *c != '-')
+            .all(|c| CODE_ALPHABET.contains(&(c as u8))));
+        assert_ne!(code, new_pairing_code());
+    }
+
+    #[test]
+    fn typed_codes_ignore_case_and_dashes() {
+        assert_eq!(normalize("abcde-fghjk"), "ABCDEFGHJK");
+        assert_eq!(normalize(" ABCDE FGHJK "), "ABCDEFGHJK");
+    }
+}

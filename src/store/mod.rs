@@ -1,0 +1,18 @@
+//! PostgreSQL queries, one module per aggregate. Handlers call these; no SQL elsewhere.
+
+pub mod accounts;
+pub mod collars;
+pub mod geofences;
+pub mod pets;
+
+use chrono::{DateTime, Utc};
+
+/// Times leave the server as Unix epoch milliseconds.
+pub fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// True when the error is a unique-constraint violation (a conflict, not a failure).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

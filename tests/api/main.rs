@@ -1,0 +1,13 @@
+//! Integration tests: each test starts the real server against the real services, with its
+//! own databases, Redis prefix and MQTT identity (see `helpers`).
+
+mod auth;
+mod authz;
+mod cli;
+mod collars;
+mod errors;
+mod geofences;
+mod health;
+mod helpers;
+mod members;
+mod pets;
