@@ -5,4 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh up)"
+
+# Each integration test makes its own PostgreSQL and MongoDB database; drop the previous
+# run's so they do not pile up (Redis keys of tests carry a prefix and are left to expire).
+psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'pettysync\_test\_%'" |
+    while read -r db; do psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" || true; done
+python3 - <<'PY' || echo "test.sh: could not clean old MongoDB test databases" >&2
+import pymongo
+client = pymongo.MongoClient("mongodb://127.0.0.1:27017", serverSelectionTimeoutMS=3000)
+for name in client.list_database_names():
+    if name.startswith("pettysync_test_"):
+        client.drop_database(name)
+PY
+
 exec cargo test --all-targets "$@"
