@@ -41,6 +41,8 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     pub public_url: String,
     pub hot_retention_days: u32,
+    /// Seconds a pet stays in live mode after its last watcher leaves.
+    pub live_grace_s: u64,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -83,6 +85,7 @@ struct Defaults {
     s3_bucket: &'static str,
     public_url: &'static str,
     hot_retention_days: u32,
+    live_grace_s: u64,
     log: &'static str,
     log_format: LogFormat,
 }
@@ -98,6 +101,7 @@ const DEFAULTS: Defaults = Defaults {
     s3_bucket: "pettysync",
     public_url: "http://127.0.0.1:8080",
     hot_retention_days: 30,
+    live_grace_s: 30,
     log: "info",
     log_format: LogFormat::Text,
 };
@@ -185,6 +189,11 @@ impl Settings {
                 "is required by serve (at least 32 bytes)",
             )
         })
+    }
+
+    /// How long live mode outlasts the last watcher.
+    pub fn live_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.live_grace_s)
     }
 
     /// Name of the MongoDB database, taken from the URL's path (`pettysync` when absent).

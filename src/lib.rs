@@ -8,15 +8,20 @@
 //! - `http/`: the HTTP API, one module per resource; `http::authz` decides who may do what
 //!   with a pet; `http::error` is the one error type and its status/code table.
 //! - `store/`: every PostgreSQL query, one module per aggregate.
-//! - `ingest/`: the MQTT connection to the collar broker.
+//! - `ingest/`: collar traffic: the MQTT connection, the pure decoder, the pipeline that
+//!   hands messages to actors and stores, commands to collars, voice clips.
+//! - `actors/`: the collar actors and their registry, the live hub and WebSocket sessions,
+//!   the persistence and alert supervisors.
 //! - `auth`: password hashing, access tokens, opaque tokens; `cache`: Redis and rate limits;
-//!   `geofence`: fence shapes and their validation; `ids`: identifier newtypes;
+//!   `geofence`: fence shapes and their validation; `fence_index`: H3 cells in front of them; `ids`: identifier newtypes;
 //!   `telemetry`: logging and metrics set-up; `validation`: field errors; `cli`: commands.
 
+pub mod actors;
 pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod fence_index;
 pub mod geofence;
 pub mod http;
 pub mod ids;

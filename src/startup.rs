@@ -4,40 +4,63 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use actix::prelude::*;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use aws_config::{BehaviorVersion, Region};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::actors::alerts::AlertSupervisor;
+use crate::actors::collar::CollarOutputs;
+use crate::actors::events::GetPetState;
+use crate::actors::hub::LiveHub;
+use crate::actors::persistence::{Drain, PersistenceSupervisor};
+use crate::actors::registry::CollarRegistry;
 use crate::auth::JwtKeys;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::http;
 use crate::http::health::Dependencies;
-use crate::ingest::mqtt;
+use crate::ingest::commands::Commands;
+use crate::ingest::mqtt::{self, MqttLink};
+use crate::ingest::pipeline::Pipeline;
+use crate::ingest::voice::VoiceStore;
 
 /// PostgreSQL connections per server.
 const PG_POOL_SIZE: u32 = 20;
 /// How long a request waits for a PostgreSQL connection (or for MongoDB to be found).
 const STORE_WAIT: Duration = Duration::from_secs(3);
 
-/// The running server: its HTTP listener and the background tasks it owns.
+/// The running server: its HTTP listener, the actors and the background tasks it owns.
 pub struct Application {
     port: u16,
     server: Server,
+    mqtt: MqttLink,
     mqtt_task: JoinHandle<()>,
+    pipeline_task: JoinHandle<()>,
+    pipeline_stop: watch::Sender<bool>,
+    persistence: Addr<PersistenceSupervisor>,
+    arbiters: Vec<Arbiter>,
 }
 
 /// The admin bearer token; `None` turns the admin routes off.
 #[derive(Clone)]
 pub struct AdminToken(pub Option<secrecy::SecretString>);
 
+/// Handles to the long-lived actors that HTTP handlers talk to.
+#[derive(Clone)]
+pub struct Actors {
+    pub registry: Addr<CollarRegistry>,
+    pub hub: Addr<LiveHub>,
+}
+
 impl Application {
     /// Connects to everything (lazily, so a dependency that is down shows in `/readyz`
-    /// instead of stopping the start) and binds the HTTP listener.
+    /// instead of stopping the start), starts the actors and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(settings.require_jwt_secret()?);
         let pg = PgPoolOptions::new()
@@ -50,36 +73,96 @@ impl Application {
         let aws = aws_config(&settings).await;
         let s3 = s3_client(&aws, &settings);
         let sns = sns_client(&aws, &settings);
-        let (mqtt, mqtt_task) = mqtt::connect(&settings).context("PETTYSYNC_MQTT_URL")?;
+        let (forward, messages) = mpsc::channel(mqtt::INGEST_QUEUE);
+        let (mqtt, mqtt_task) = mqtt::connect(&settings, forward).context("PETTYSYNC_MQTT_URL")?;
+        let commands = Commands::new(
+            pg.clone(),
+            mqtt.client.clone(),
+            settings.mqtt_topic_prefix.clone(),
+        );
+
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+        // The hub and the registry each need the other's address: make the hub's context
+        // first, hand its address to the registry, then run the hub in it.
+        let hub_context = actix::Context::<LiveHub>::new();
+        let hub_addr = hub_context.address();
+        let alerts = {
+            let (pg, hub) = (pg.clone(), hub_addr.clone());
+            Supervisor::start(move |_| AlertSupervisor::new(pg, hub.recipient()))
+        };
+        let registry = CollarRegistry::new(
+            pg.clone(),
+            arbiters.iter().map(Arbiter::handle).collect(),
+            commands.clone(),
+            {
+                let (hub, redis) = (hub_addr.clone(), redis.clone());
+                move |registry| CollarOutputs {
+                    hub: hub.recipient(),
+                    alerts: alerts.recipient(),
+                    registry,
+                    redis,
+                }
+            },
+        );
+        let hub = hub_context.run(LiveHub::new(
+            registry.clone().recipient(),
+            settings.live_grace(),
+        ));
+        let persistence = {
+            let (mongo, client) = (mongo.clone(), mqtt.client.clone());
+            Supervisor::start(move |_| PersistenceSupervisor::new(mongo, client))
+        };
+        let (pipeline_stop, stop_rx) = watch::channel(false);
+        let voice = VoiceStore {
+            pg: pg.clone(),
+            s3: s3.clone(),
+            bucket: settings.s3_bucket.clone(),
+        };
+        let pipeline = Pipeline::new(
+            settings.mqtt_topic_prefix.clone(),
+            registry.clone(),
+            persistence.clone(),
+            mqtt.client.clone(),
+            commands.clone(),
+            voice,
+        );
+        let pipeline_task = tokio::spawn(pipeline.run(messages, stop_rx));
 
         let dependencies = Dependencies {
             pg: pg.clone(),
-            mongo,
+            mongo: mongo.clone(),
             redis: redis.clone(),
             s3,
             s3_bucket: settings.s3_bucket.clone(),
             sns,
-            mqtt,
+            mqtt: mqtt.clone(),
         };
         let listener = TcpListener::bind(&settings.http_addr).context("PETTYSYNC_HTTP_ADDR")?;
         let address = listener.local_addr()?;
         tracing::info!(%address, "HTTP listening");
 
-        let pg = web::Data::new(pg);
-        let redis = web::Data::new(redis);
-        let jwt = web::Data::new(jwt);
-        let admin = web::Data::new(AdminToken(settings.admin_token.clone()));
-        let dependencies = web::Data::new(dependencies);
-        let metrics = web::Data::new(crate::telemetry::metrics_handle());
+        let state_source: Recipient<GetPetState> = registry.clone().recipient();
+        let data = AppData {
+            pg: web::Data::new(pg),
+            mongo: web::Data::new(mongo),
+            redis: web::Data::new(redis),
+            jwt: web::Data::new(jwt),
+            admin: web::Data::new(AdminToken(settings.admin_token.clone())),
+            dependencies: web::Data::new(dependencies),
+            metrics: web::Data::new(crate::telemetry::metrics_handle()),
+            commands: web::Data::new(commands),
+            actors: web::Data::new(Actors {
+                registry: registry.clone(),
+                hub: hub.clone(),
+            }),
+            hub: web::Data::new(hub),
+            state_source: web::Data::new(state_source),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::middleware::observe))
-                .app_data(pg.clone())
-                .app_data(redis.clone())
-                .app_data(jwt.clone())
-                .app_data(admin.clone())
-                .app_data(dependencies.clone())
-                .app_data(metrics.clone())
+                .configure(|cfg| data.register(cfg))
                 .configure(http::configure)
         })
         .listen(listener)?
@@ -87,7 +170,12 @@ impl Application {
         Ok(Self {
             port: address.port(),
             server,
+            mqtt,
             mqtt_task,
+            pipeline_task,
+            pipeline_stop,
+            persistence,
+            arbiters,
         })
     }
 
@@ -95,12 +183,57 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT (actix stops taking connections and drains requests).
+    /// Serves until SIGTERM/SIGINT, then shuts down without losing what was acknowledged:
+    /// HTTP stops taking requests; ingest stops taking messages (the broker keeps the rest
+    /// for the next start); the pipeline finishes what it holds; persistence writes its
+    /// buffer and acknowledges it; the MQTT connection closes after those acknowledgements.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
-        self.mqtt_task.abort();
+        tracing::info!("HTTP stopped; draining ingest");
+        self.mqtt.stop_intake();
+        let _ = self.pipeline_stop.send(true);
+        let _ = self.pipeline_task.await;
+        if self.persistence.send(Drain).await.is_err() {
+            tracing::error!("persistence stopped before it drained");
+        }
+        self.mqtt.disconnect(self.mqtt_task).await;
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
         tracing::info!("server stopped");
         Ok(result?)
+    }
+}
+
+/// Everything handlers receive as `web::Data`, registered once per worker.
+#[derive(Clone)]
+struct AppData {
+    pg: web::Data<PgPool>,
+    mongo: web::Data<mongodb::Database>,
+    redis: web::Data<Redis>,
+    jwt: web::Data<JwtKeys>,
+    admin: web::Data<AdminToken>,
+    dependencies: web::Data<Dependencies>,
+    metrics: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
+    commands: web::Data<Commands>,
+    actors: web::Data<Actors>,
+    hub: web::Data<Addr<LiveHub>>,
+    state_source: web::Data<Recipient<GetPetState>>,
+}
+
+impl AppData {
+    fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.pg.clone())
+            .app_data(self.mongo.clone())
+            .app_data(self.redis.clone())
+            .app_data(self.jwt.clone())
+            .app_data(self.admin.clone())
+            .app_data(self.dependencies.clone())
+            .app_data(self.metrics.clone())
+            .app_data(self.commands.clone())
+            .app_data(self.actors.clone())
+            .app_data(self.hub.clone())
+            .app_data(self.state_source.clone());
     }
 }
 

@@ -92,6 +92,8 @@ pub enum Action {
     View,
     /// Create, change and delete geofences: family members keep a pet safe too.
     ManageGeofences,
+    /// Send the collar a command (find me, lost mode, interval).
+    Command,
     /// Change the pet's profile.
     Edit,
     /// Delete the pet, add or remove members, pair or unpair its collar.
@@ -103,7 +105,10 @@ impl PetRole {
     pub fn may(&self, action: Action) -> bool {
         match self {
             Self::Owner => true,
-            Self::Family => matches!(action, Action::View | Action::ManageGeofences),
+            Self::Family => matches!(
+                action,
+                Action::View | Action::ManageGeofences | Action::Command
+            ),
         }
     }
 }

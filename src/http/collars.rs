@@ -4,11 +4,13 @@ use actix_web::{delete, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::actors::registry::PetChanged;
 use crate::cache::{FailureLimit, Redis};
 use crate::http::authz::{pet_access, Action, Admin, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::ids::{CollarSerial, PetId};
+use crate::startup::Actors;
 use crate::store::collars::{self, PairError};
 use crate::store::millis;
 
@@ -85,6 +87,7 @@ async fn provision(
 #[post("/v1/pets/{id}/collar")]
 async fn pair(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     redis: web::Data<Redis>,
     caller: AuthUser,
     path: web::Path<PetId>,
@@ -97,12 +100,15 @@ async fn pair(
         return Err(ApiError::RateLimited { retry_after_s });
     }
     match collars::pair(&pg, pet_id, &body.serial, &body.pairing_code).await? {
-        Ok(pairing) => Ok(HttpResponse::Ok().json(PairingView {
-            serial: pairing.serial,
-            pet_id: pairing.pet_id,
-            paired_at: millis(pairing.paired_at),
-            interval_s: pairing.interval_s,
-        })),
+        Ok(pairing) => {
+            actors.registry.do_send(PetChanged { pet_id });
+            Ok(HttpResponse::Ok().json(PairingView {
+                serial: pairing.serial,
+                pet_id: pairing.pet_id,
+                paired_at: millis(pairing.paired_at),
+                interval_s: pairing.interval_s,
+            }))
+        }
         Err(PairError::BadCredentials) => {
             PAIRING_LIMIT.record_failure(&redis, &subject).await?;
             Err(ApiError::PairingFailed)
@@ -124,6 +130,7 @@ async fn pair(
 #[delete("/v1/pets/{id}/collar")]
 async fn unpair(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -132,5 +139,6 @@ async fn unpair(
     if !collars::unpair(&pg, pet_id).await? {
         return Err(ApiError::NotFound);
     }
+    actors.registry.do_send(PetChanged { pet_id });
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, collars, error, geofences, health, pets};
+use super::{accounts, collars, error, geofences, health, pets, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,8 @@ use super::{accounts, collars, error, geofences, health, pets};
         pets::add_member, pets::list_members, pets::remove_member,
         collars::provision, collars::pair, collars::unpair,
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
+        tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,
+        tracking::send_command, tracking::get_command,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security),

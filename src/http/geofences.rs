@@ -4,12 +4,14 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::actors::registry::PetChanged;
 use crate::geofence::{FenceGeometry, FenceKind, MAX_NAME_CHARS};
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{GeofenceId, PetId};
+use crate::startup::Actors;
 use crate::store::geofences::{self, FenceFields, FenceRow};
 use crate::store::millis;
 use crate::validation::{FieldError, Violations};
@@ -107,6 +109,7 @@ async fn fence_access(
 #[post("/v1/pets/{id}/geofences")]
 async fn create_fence(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
     body: ApiJson<CreateFence>,
@@ -115,6 +118,7 @@ async fn create_fence(
     pet_access(&pg, caller.id, pet_id, Action::ManageGeofences).await?;
     let fields = fence_fields(&body.name, body.kind, &body.geometry)?;
     let fence = geofences::create(&pg, pet_id, &fields).await?;
+    actors.registry.do_send(PetChanged { pet_id });
     Ok(HttpResponse::Created().json(FenceView::from(fence)))
 }
 
@@ -145,6 +149,7 @@ async fn list_fences(
 #[patch("/v1/geofences/{id}")]
 async fn patch_fence(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<GeofenceId>,
     body: ApiJson<PatchFence>,
@@ -158,6 +163,9 @@ async fn patch_fence(
     let geometry = body.geometry.as_ref().unwrap_or(&fence.geometry.0);
     let fields = fence_fields(name, kind, geometry)?;
     let updated = geofences::update(&pg, fence.id, &fields).await?;
+    actors.registry.do_send(PetChanged {
+        pet_id: fence.pet_id,
+    });
     Ok(HttpResponse::Ok().json(FenceView::from(updated)))
 }
 
@@ -167,10 +175,14 @@ async fn patch_fence(
 #[delete("/v1/geofences/{id}")]
 async fn delete_fence(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<GeofenceId>,
 ) -> Result<HttpResponse, ApiError> {
     let fence = fence_access(&pg, caller, path.into_inner(), Action::ManageGeofences).await?;
     geofences::delete(&pg, fence.id).await?;
+    actors.registry.do_send(PetChanged {
+        pet_id: fence.pet_id,
+    });
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,9 +8,11 @@ pub mod error;
 pub mod geofences;
 pub mod health;
 pub mod json;
+pub mod live;
 pub mod middleware;
 pub mod pagination;
 pub mod pets;
+pub mod tracking;
 
 use actix_web::web;
 
@@ -32,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(pets::configure)
     .configure(collars::configure)
     .configure(geofences::configure)
+    .configure(tracking::configure)
+    .configure(live::configure)
     .default_service(web::to(not_found));
 }
 

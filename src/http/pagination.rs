@@ -11,6 +11,11 @@ use crate::http::error::ApiError;
 
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_PAGE: u32 = 100;
+/// The year 9999: later than any row, earlier than PostgreSQL's limit.
+const FAR_FUTURE: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(at) => at,
+    None => DateTime::<Utc>::UNIX_EPOCH,
+};
 
 /// The query parameters of a list route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -55,6 +60,17 @@ impl Page {
 
     pub fn after_id(&self) -> Uuid {
         self.after.map_or(Uuid::nil(), |(_, id)| id)
+    }
+
+    /// Start key for newest-first lists: rows with `(created_at, id) < (before_at, before_id)`.
+    pub fn before_at(&self) -> DateTime<Utc> {
+        // Far enough ahead for any row, and within PostgreSQL's timestamp range.
+        self.after
+            .map_or(DateTime::<Utc>::MAX_UTC.min(FAR_FUTURE), |(at, _)| at)
+    }
+
+    pub fn before_id(&self) -> Uuid {
+        self.after.map_or(Uuid::max(), |(_, id)| id)
     }
 
     /// Cuts the extra row off and makes the response.

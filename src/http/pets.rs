@@ -5,11 +5,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
+use crate::actors::registry::PetChanged;
 use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
+use crate::startup::Actors;
 use crate::store::{accounts, millis, pets};
 use crate::validation::Violations;
 
@@ -39,6 +41,9 @@ pub struct CreatePet {
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<NaiveDate>,
     pub weight_kg: Option<f64>,
+    /// Heart-rate band (beats per minute) for alerts; absent uses the species default.
+    pub hr_min: Option<i32>,
+    pub hr_max: Option<i32>,
 }
 
 /// Any subset of the profile; `null` clears an optional field.
@@ -55,6 +60,12 @@ pub struct PatchPet {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>)]
     pub weight_kg: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub hr_min: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
+    pub hr_max: Option<Option<i32>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -75,6 +86,9 @@ pub struct PetView {
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<NaiveDate>,
     pub weight_kg: Option<f64>,
+    /// Heart-rate band for alerts; null uses the species default.
+    pub hr_min: Option<i32>,
+    pub hr_max: Option<i32>,
     /// The caller's relation: `owner` or `family`.
     pub role: String,
     pub collar_serial: Option<String>,
@@ -92,6 +106,8 @@ impl From<pets::PetRow> for PetView {
             breed: row.breed,
             birth_date: row.birth_date,
             weight_kg: row.weight_kg,
+            hr_min: row.hr_min,
+            hr_max: row.hr_max,
             role: row.role,
             collar_serial: row.collar_serial,
             created_at: millis(row.created_at),
@@ -113,6 +129,8 @@ impl TryFrom<CreatePet> for pets::PetProfile {
                 .filter(|b| !b.is_empty()),
             birth_date: body.birth_date,
             weight_kg: body.weight_kg,
+            hr_min: body.hr_min,
+            hr_max: body.hr_max,
         };
         validate_profile(&profile)?;
         Ok(profile)
@@ -151,6 +169,12 @@ fn validate_profile(p: &pets::PetProfile) -> Result<(), ApiError> {
         "weight_kg",
         "must be more than 0 and at most 200",
     );
+    let bpm = |v: Option<i32>| v.is_none_or(|v| (1..=400).contains(&v));
+    v.check(bpm(p.hr_min), "hr_min", "must be from 1 to 400");
+    v.check(bpm(p.hr_max), "hr_max", "must be from 1 to 400");
+    if let (Some(min), Some(max)) = (p.hr_min, p.hr_max) {
+        v.check(min < max, "hr_max", "must be more than hr_min");
+    }
     Ok(v.finish()?)
 }
 
@@ -207,6 +231,7 @@ async fn get_pet(
 #[patch("/v1/pets/{id}")]
 async fn patch_pet(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
     body: ApiJson<PatchPet>,
@@ -225,9 +250,12 @@ async fn patch_pet(
             .map_or(current.breed, |b| b.map(|b| b.trim().to_owned())),
         birth_date: body.birth_date.unwrap_or(current.birth_date),
         weight_kg: body.weight_kg.unwrap_or(current.weight_kg),
+        hr_min: body.hr_min.unwrap_or(current.hr_min),
+        hr_max: body.hr_max.unwrap_or(current.hr_max),
     };
     validate_profile(&profile)?;
     pets::update(&pg, pet_id, &profile).await?;
+    actors.registry.do_send(PetChanged { pet_id });
     let pet = pets::get(&pg, caller.id, pet_id)
         .await?
         .ok_or(ApiError::NotFound)?;

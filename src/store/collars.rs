@@ -115,6 +115,76 @@ pub async fn unpair(pg: &PgPool, pet: PetId) -> Result<bool, sqlx::Error> {
     Ok(result.rows_affected() > 0)
 }
 
+/// What a collar actor needs to know about its collar: the pet it is on, how often it
+/// reports, the pet's heart-rate band and fences.
+#[derive(Debug, Clone)]
+pub struct CollarSetup {
+    pub serial: String,
+    pub pet_id: Option<PetId>,
+    pub interval_s: i32,
+    pub species: Option<String>,
+    pub hr_min: Option<i32>,
+    pub hr_max: Option<i32>,
+    pub fences: Vec<FenceSetup>,
+}
+
+/// A fence as stored: id, `safe`/`keep_out`, and its validated geometry JSON.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FenceSetup {
+    pub id: crate::ids::GeofenceId,
+    pub kind: String,
+    pub geometry: sqlx::types::Json<serde_json::Value>,
+}
+
+/// The collar's setup; `None` when the serial was never provisioned.
+pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>, sqlx::Error> {
+    let row: Option<(
+        String,
+        Option<PetId>,
+        i32,
+        Option<String>,
+        Option<i32>,
+        Option<i32>,
+    )> = sqlx::query_as(
+        "SELECT c.serial, c.pet_id, c.interval_s, p.species, p.hr_min, p.hr_max
+         FROM collars c LEFT JOIN pets p ON p.id = c.pet_id WHERE c.serial = $1",
+    )
+    .bind(serial)
+    .fetch_optional(pg)
+    .await?;
+    let Some((serial, pet_id, interval_s, species, hr_min, hr_max)) = row else {
+        return Ok(None);
+    };
+    let fences =
+        match pet_id {
+            Some(pet) => sqlx::query_as(
+                "SELECT id, kind, geometry FROM geofences WHERE pet_id = $1 ORDER BY created_at",
+            )
+            .bind(pet)
+            .fetch_all(pg)
+            .await?,
+            None => Vec::new(),
+        };
+    Ok(Some(CollarSetup {
+        serial,
+        pet_id,
+        interval_s,
+        species,
+        hr_min,
+        hr_max,
+        fences,
+    }))
+}
+
+/// The serial of the collar a pet wears, if any.
+pub async fn serial_of_pet(pg: &PgPool, pet: PetId) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT serial FROM collars WHERE pet_id = $1")
+        .bind(pet)
+        .fetch_optional(pg)
+        .await?;
+    Ok(row.map(|(serial,)| serial))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

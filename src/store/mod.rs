@@ -1,6 +1,7 @@
 //! PostgreSQL queries, one module per aggregate. Handlers call these; no SQL elsewhere.
 
 pub mod accounts;
+pub mod alerts;
 pub mod collars;
 pub mod geofences;
 pub mod pets;

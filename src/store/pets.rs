@@ -17,6 +17,8 @@ pub struct PetRow {
     pub breed: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub weight_kg: Option<f64>,
+    pub hr_min: Option<i32>,
+    pub hr_max: Option<i32>,
     pub role: String,
     pub collar_serial: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -31,6 +33,9 @@ pub struct PetProfile {
     pub breed: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub weight_kg: Option<f64>,
+    /// The pet's own heart-rate band; `None` uses the species default.
+    pub hr_min: Option<i32>,
+    pub hr_max: Option<i32>,
 }
 
 /// Every pet the user owns or is a member of, with the user's role on each.
@@ -40,7 +45,7 @@ const VISIBLE: &str = "
         UNION ALL
         SELECT p.*, m.role FROM pets p JOIN pet_members m ON m.pet_id = p.id WHERE m.user_id = $1
     )
-    SELECT v.id, v.owner_id, v.name, v.species, v.breed, v.birth_date, v.weight_kg, v.role,
+    SELECT v.id, v.owner_id, v.name, v.species, v.breed, v.birth_date, v.weight_kg, v.hr_min, v.hr_max, v.role,
            c.serial AS collar_serial, v.created_at, v.updated_at
     FROM visible v LEFT JOIN collars c ON c.pet_id = v.id";
 
@@ -51,8 +56,8 @@ pub async fn create(
 ) -> Result<PetRow, sqlx::Error> {
     let id = PetId::new();
     sqlx::query(
-        "INSERT INTO pets (id, owner_id, name, species, breed, birth_date, weight_kg)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO pets (id, owner_id, name, species, breed, birth_date, weight_kg, hr_min, hr_max)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(owner)
@@ -61,6 +66,8 @@ pub async fn create(
     .bind(&profile.breed)
     .bind(profile.birth_date)
     .bind(profile.weight_kg)
+    .bind(profile.hr_min)
+    .bind(profile.hr_max)
     .execute(pg)
     .await?;
     get(pg, owner, id).await?.ok_or(sqlx::Error::RowNotFound)
@@ -89,7 +96,8 @@ pub async fn list(pg: &PgPool, user: UserId, page: &Page) -> Result<Vec<PetRow>,
 
 pub async fn update(pg: &PgPool, pet: PetId, profile: &PetProfile) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE pets SET name = $2, species = $3, breed = $4, birth_date = $5, weight_kg = $6, updated_at = now()
+        "UPDATE pets SET name = $2, species = $3, breed = $4, birth_date = $5, weight_kg = $6,
+                hr_min = $7, hr_max = $8, updated_at = now()
          WHERE id = $1",
     )
     .bind(pet)
@@ -98,6 +106,8 @@ pub async fn update(pg: &PgPool, pet: PetId, profile: &PetProfile) -> Result<(),
     .bind(&profile.breed)
     .bind(profile.birth_date)
     .bind(profile.weight_kg)
+    .bind(profile.hr_min)
+    .bind(profile.hr_max)
     .execute(pg)
     .await?;
     Ok(())

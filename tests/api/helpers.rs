@@ -399,3 +399,50 @@ fn with_client_id(raw: &str, client_id: &str) -> String {
         .append_pair("client_id", client_id);
     url.to_string()
 }
+
+/// `raw` (an MQTT broker URL) with its `client_id` set to `client_id`.
+pub fn mqtt_url_with_client_id(raw: &str, client_id: &str) -> String {
+    with_client_id(raw, client_id)
+}
+
+/// A MongoDB database by URL and name, for reading what the server stored.
+pub async fn mongo_database(url: &str, database: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(url)
+        .await
+        .unwrap_or_else(|e| panic!("MongoDB at {url} is reachable: {e}"))
+        .database(database)
+}
+
+impl TestApp {
+    /// The server's own MongoDB database.
+    pub async fn mongo(&self) -> mongodb::Database {
+        mongo_database(
+            self.settings.mongodb_url.expose_secret(),
+            &self.settings.mongodb_database(),
+        )
+        .await
+    }
+
+    /// `GET /v1/pets/{id}/state` on behalf of `user`.
+    pub async fn pet_state(&self, user: &TestUser, pet_id: &str) -> Value {
+        let response = self
+            .get(&format!("/v1/pets/{pet_id}/state"), user.bearer())
+            .await;
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// The first page (up to 100) of a pet's alerts, newest first.
+    pub async fn pet_alerts(&self, user: &TestUser, pet_id: &str) -> Vec<Value> {
+        let response = self
+            .get(
+                &format!("/v1/pets/{pet_id}/alerts?limit=100"),
+                user.bearer(),
+            )
+            .await;
+        let page = expect_json(response, StatusCode::OK).await;
+        page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("an alert list has items: {page}"))
+            .clone()
+    }
+}

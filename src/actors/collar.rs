@@ -1,0 +1,490 @@
+//! `CollarActor`: one per collar that reported recently. It is the only writer of its pet's
+//! live state, so the rules that need history (three readings in a row, once per charge,
+//! two fixes outside) are plain fields here. It never awaits I/O: alerts go to the alert
+//! supervisor, state to the live hub, snapshots to Redis from a spawned task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::alerts::RaiseAlert;
+use super::events::{ActivityState, AlertKind, Battery, LiveState, Location, StateChanged, Vitals};
+use super::registry::{CollarRegistry, Deregister};
+use super::rules::{
+    default_hr_band, BatteryRule, Crossing, FenceTracker, FixPlacement, HeartRateRule, OfflineRule,
+};
+use crate::cache::Redis;
+use crate::fence_index::IndexedFence;
+use crate::geofence::{FenceGeometry, FenceKind};
+use crate::ids::{GeofenceId, PetId};
+use crate::ingest::decode::Sample;
+use crate::store::collars::CollarSetup;
+
+/// Silence longer than this many reporting intervals means the collar is offline.
+pub const SILENT_INTERVALS: u32 = 3;
+/// How often an actor checks whether it has been idle long enough to stop.
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+/// An offline (or unpaired) collar's actor stops after this long without a message; its
+/// state survives in Redis.
+pub const IDLE_STOP_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Least time between two snapshots of one collar to Redis.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
+/// Snapshots outlive a stopped actor by this much.
+const SNAPSHOT_TTL_S: u64 = 7 * 24 * 3600;
+/// Reporting interval of a collar in live mode (collar protocol).
+pub const LIVE_INTERVAL_S: u32 = 3;
+/// H3 resolution of the `h3` cell in the live state (cells of about 2 000 m²).
+const STATE_H3_RESOLUTION: h3o::Resolution = h3o::Resolution::Eleven;
+
+/// Everything a restarted actor needs to resume: the live state and each rule's memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub state: LiveState,
+    /// Sample time (epoch ms) of the newest sample applied to the live state.
+    pub newest_ts: i64,
+    /// Day (days since epoch, UTC) that `state.activity.steps_today` counts.
+    pub steps_day: i64,
+    pub heart_rate: HeartRateRule,
+    pub battery: BatteryRule,
+    pub offline: OfflineRule,
+    pub fences: HashMap<GeofenceId, FenceTracker>,
+}
+
+/// Where a collar actor sends what it produces.
+#[derive(Clone)]
+pub struct CollarOutputs {
+    pub hub: Recipient<StateChanged>,
+    pub alerts: Recipient<RaiseAlert>,
+    pub registry: Addr<CollarRegistry>,
+    pub redis: Redis,
+}
+
+/// Snapshot key of a collar.
+pub fn snapshot_key(redis: &Redis, serial: &str) -> String {
+    redis.key(&format!("live:{serial}"))
+}
+
+pub struct CollarActor {
+    serial: String,
+    pet_id: Option<PetId>,
+    interval_s: u32,
+    hr_band: (u16, u16),
+    fences: Vec<IndexedFence>,
+    snap: Snapshot,
+    outputs: CollarOutputs,
+    last_message: Instant,
+    silence: Option<SpawnHandle>,
+    last_snapshot: Option<Instant>,
+    snapshot_in_flight: bool,
+}
+
+impl CollarActor {
+    pub fn new(
+        setup: CollarSetup,
+        snapshot: Option<Snapshot>,
+        live: bool,
+        outputs: CollarOutputs,
+    ) -> Self {
+        let mut actor = Self {
+            serial: setup.serial.clone(),
+            pet_id: None,
+            interval_s: 300,
+            hr_band: (1, 400),
+            fences: Vec::new(),
+            snap: snapshot.unwrap_or_default(),
+            outputs,
+            last_message: Instant::now(),
+            silence: None,
+            last_snapshot: None,
+            snapshot_in_flight: false,
+        };
+        actor.apply_setup(setup);
+        actor.snap.state.live = live;
+        actor
+    }
+
+    fn apply_setup(&mut self, setup: CollarSetup) {
+        self.pet_id = setup.pet_id;
+        self.interval_s = u32::try_from(setup.interval_s).unwrap_or(300);
+        let default = default_hr_band(setup.species.as_deref().unwrap_or("other"));
+        let band = |v: Option<i32>, d: u16| v.and_then(|v| u16::try_from(v).ok()).unwrap_or(d);
+        self.hr_band = (band(setup.hr_min, default.0), band(setup.hr_max, default.1));
+        self.fences = setup
+            .fences
+            .into_iter()
+            .filter_map(|f| {
+                let kind = FenceKind::parse(&f.kind)?;
+                let geometry = FenceGeometry::parse(&f.geometry.0).ok()?;
+                Some(IndexedFence::new(f.id, kind, geometry))
+            })
+            .collect();
+        // Trackers of deleted fences go; new fences start from the next fix.
+        let ids: Vec<GeofenceId> = self.fences.iter().map(|f| f.id).collect();
+        self.snap.fences.retain(|id, _| ids.contains(id));
+        self.snap
+            .state
+            .geofences
+            .inside
+            .retain(|id| ids.iter().any(|f| f.to_string() == *id));
+    }
+
+    fn current_interval(&self) -> Duration {
+        let seconds = if self.snap.state.live {
+            LIVE_INTERVAL_S
+        } else {
+            self.interval_s
+        };
+        Duration::from_secs(u64::from(seconds.max(LIVE_INTERVAL_S)))
+    }
+
+    /// Restarts the silence timer: no message for `SILENT_INTERVALS` intervals → offline.
+    fn rearm_silence(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.silence.take() {
+            ctx.cancel_future(handle);
+        }
+        let after = self.current_interval() * SILENT_INTERVALS;
+        self.silence = Some(ctx.run_later(after, |actor, ctx| {
+            actor.silence = None;
+            actor.went_offline("silent", ctx);
+        }));
+    }
+
+    fn went_offline(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        self.snap.state.online = false;
+        if self.snap.offline.went_offline().is_some() {
+            let at = self.snap.state.last_seen.unwrap_or_else(now_ms);
+            self.raise(
+                AlertKind::CollarOffline,
+                at,
+                serde_json::json!({ "reason": reason }),
+            );
+        }
+        self.publish_state(ctx);
+    }
+
+    fn heard_from(&mut self, ctx: &mut Context<Self>) {
+        self.last_message = Instant::now();
+        self.snap.state.online = true;
+        self.snap.offline.came_back();
+        self.rearm_silence(ctx);
+    }
+
+    /// Applies one sample; late ones only add to today's steps.
+    fn apply(&mut self, sample: &Sample) {
+        let day = sample.ts_ms.div_euclid(86_400_000);
+        if let Some(steps) = sample.steps {
+            let activity = self.snap.state.activity.get_or_insert(ActivityState {
+                act: None,
+                steps_today: 0,
+            });
+            if day > self.snap.steps_day {
+                activity.steps_today = 0;
+                self.snap.steps_day = day;
+            }
+            if day == self.snap.steps_day {
+                activity.steps_today += u64::from(steps);
+            }
+        }
+        if sample.ts_ms <= self.snap.newest_ts {
+            return;
+        }
+        self.snap.newest_ts = sample.ts_ms;
+        let state = &mut self.snap.state;
+        state.last_seen = Some(state.last_seen.unwrap_or(0).max(sample.ts_ms));
+        if let Some(act) = sample.act {
+            let activity = state.activity.get_or_insert(ActivityState {
+                act: None,
+                steps_today: 0,
+            });
+            activity.act = Some(act.as_str().to_owned());
+        }
+        if sample.hr.is_some() || sample.temp.is_some() {
+            state.vitals = Some(Vitals {
+                hr: sample.hr,
+                temp: sample.temp,
+                at: sample.ts_ms,
+            });
+        }
+        if let Some(hr) = sample.hr {
+            if let Some(kind) = self.snap.heart_rate.observe(hr, self.hr_band) {
+                let (min, max) = self.hr_band;
+                self.raise(
+                    kind,
+                    sample.ts_ms,
+                    serde_json::json!({ "hr": hr, "min": min, "max": max }),
+                );
+            }
+        }
+        if let Some(pct) = sample.bat {
+            self.snap.state.battery = Some(Battery {
+                pct,
+                at: sample.ts_ms,
+            });
+            if let Some(kind) = self.snap.battery.observe(pct) {
+                self.raise(kind, sample.ts_ms, serde_json::json!({ "pct": pct }));
+            }
+        }
+        if let Some(fix) = sample.fix {
+            self.apply_fix(fix.lat, fix.lon, fix.acc, sample.ts_ms);
+        }
+    }
+
+    fn apply_fix(&mut self, lat: f64, lon: f64, acc: Option<f64>, at: i64) {
+        let h3 = h3o::LatLng::new(lat, lon)
+            .map(|ll| ll.to_cell(STATE_H3_RESOLUTION).to_string())
+            .unwrap_or_default();
+        self.snap.state.location = Some(Location {
+            lat,
+            lon,
+            acc,
+            at,
+            h3,
+        });
+        let point = geo::Point::new(lon, lat);
+        let acc_m = acc.unwrap_or(0.0);
+        let mut alerts = Vec::new();
+        let mut inside = Vec::new();
+        for fence in &self.fences {
+            let placement = fence.place(point, acc_m);
+            let tracker = self.snap.fences.entry(fence.id).or_default();
+            let crossing = tracker.observe(FixPlacement {
+                inside: placement.inside,
+                distance_to_boundary_m: placement.distance_to_boundary_m,
+                acc_m,
+            });
+            if tracker.is_inside() {
+                inside.push(fence.id.to_string());
+            }
+            let kind = match (fence.kind, crossing) {
+                (FenceKind::Safe, Some(Crossing::Exited)) => AlertKind::GeofenceExit,
+                (FenceKind::KeepOut, Some(Crossing::Entered)) => AlertKind::GeofenceEnter,
+                _ => continue,
+            };
+            let details = serde_json::json!({
+                "geofence_id": fence.id, "lat": lat, "lon": lon, "acc": acc,
+                "distance_m": placement.distance_to_boundary_m.min(1e9).round(),
+            });
+            alerts.push((kind, details));
+        }
+        self.snap.state.geofences.inside = inside;
+        for (kind, details) in alerts {
+            self.raise(kind, at, details);
+        }
+    }
+
+    fn raise(&self, kind: AlertKind, at: i64, details: serde_json::Value) {
+        let Some(pet_id) = self.pet_id else { return };
+        tracing::info!(collar = %self.serial, kind = kind.as_str(), "alert");
+        self.outputs.alerts.do_send(RaiseAlert {
+            pet_id,
+            serial: self.serial.clone(),
+            kind,
+            at,
+            details,
+        });
+    }
+
+    fn publish_state(&mut self, ctx: &mut Context<Self>) {
+        if let Some(pet_id) = self.pet_id {
+            self.outputs.hub.do_send(StateChanged {
+                pet_id,
+                state: Arc::new(self.snap.state.clone()),
+            });
+        }
+        self.maybe_snapshot(ctx);
+    }
+
+    /// Writes the snapshot at most every `SNAPSHOT_EVERY`, one write in flight at a time.
+    fn maybe_snapshot(&mut self, ctx: &mut Context<Self>) {
+        let due = self
+            .last_snapshot
+            .is_none_or(|at| at.elapsed() >= SNAPSHOT_EVERY);
+        if self.snapshot_in_flight || !due {
+            return;
+        }
+        self.snapshot_in_flight = true;
+        self.last_snapshot = Some(Instant::now());
+        let write = write_snapshot(
+            self.outputs.redis.clone(),
+            self.serial.clone(),
+            self.snap.clone(),
+        );
+        ctx.spawn(
+            write
+                .into_actor(self)
+                .map(|_, actor, _| actor.snapshot_in_flight = false),
+        );
+    }
+}
+
+async fn write_snapshot(redis: Redis, serial: String, snap: Snapshot) {
+    let result: anyhow::Result<()> = async {
+        let json = serde_json::to_string(&snap)?;
+        let mut conn = redis.conn().await?;
+        let _: () = deadpool_redis::redis::cmd("SET")
+            .arg(snapshot_key(&redis, &serial))
+            .arg(json)
+            .arg("EX")
+            .arg(SNAPSHOT_TTL_S)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(collar = %serial, error = ?error, "could not snapshot live state");
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Actor for CollarActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Bound the mailbox so a flood waits at the sender instead of piling up here.
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        self.rearm_silence(ctx);
+        ctx.run_interval(IDLE_CHECK, |actor, ctx| {
+            let quiet = actor.last_message.elapsed();
+            let settled = actor.snap.offline.is_offline() || actor.pet_id.is_none();
+            if settled && quiet >= IDLE_STOP_AFTER {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        actix::spawn(write_snapshot(
+            self.outputs.redis.clone(),
+            self.serial.clone(),
+            self.snap.clone(),
+        ));
+        self.outputs.registry.do_send(Deregister {
+            serial: self.serial.clone(),
+            addr: ctx.address(),
+        });
+        Running::Stop
+    }
+}
+
+/// Messages a collar actor's mailbox holds before senders wait.
+pub const MAILBOX_CAPACITY: usize = 256;
+
+/// Valid samples from one MQTT message, in message order. Answers with the pet the collar
+/// is on now, which the samples are stored under.
+#[derive(Message)]
+#[rtype(result = "Option<PetId>")]
+pub struct Telemetry {
+    /// Samples that passed validation (a batch may have had others that did not).
+    pub samples: Vec<Sample>,
+}
+
+impl Handler<Telemetry> for CollarActor {
+    type Result = Option<PetId>;
+
+    fn handle(&mut self, msg: Telemetry, ctx: &mut Context<Self>) -> Option<PetId> {
+        self.heard_from(ctx);
+        for sample in &msg.samples {
+            self.apply(sample);
+        }
+        self.publish_state(ctx);
+        self.pet_id
+    }
+}
+
+/// The pet the collar is on now (for storing a voice clip under it).
+#[derive(Message)]
+#[rtype(result = "Option<PetId>")]
+pub struct CurrentPet;
+
+impl Handler<CurrentPet> for CollarActor {
+    type Result = Option<PetId>;
+
+    fn handle(&mut self, _: CurrentPet, _: &mut Context<Self>) -> Option<PetId> {
+        self.pet_id
+    }
+}
+
+/// The collar's retained status or Last Will.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StatusReport {
+    /// False for the Last Will.
+    pub online: bool,
+}
+
+impl Handler<StatusReport> for CollarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StatusReport, ctx: &mut Context<Self>) {
+        if msg.online {
+            self.heard_from(ctx);
+            self.publish_state(ctx);
+        } else {
+            self.last_message = Instant::now();
+            if let Some(handle) = self.silence.take() {
+                ctx.cancel_future(handle);
+            }
+            self.went_offline("last_will", ctx);
+        }
+    }
+}
+
+/// The pet, its band or its fences changed: take the new setup.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetupChanged {
+    /// The setup as now stored.
+    pub setup: CollarSetup,
+}
+
+impl Handler<SetupChanged> for CollarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetupChanged, ctx: &mut Context<Self>) {
+        self.apply_setup(msg.setup);
+        self.publish_state(ctx);
+    }
+}
+
+/// Someone started or stopped watching the pet.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LiveModeChanged {
+    /// True while watched (3 s reports).
+    pub live: bool,
+}
+
+impl Handler<LiveModeChanged> for CollarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LiveModeChanged, ctx: &mut Context<Self>) {
+        self.snap.state.live = msg.live;
+        // A live collar that goes quiet is noticed within 3 × 3 s, not 3 × 5 min; when live
+        // mode ends, allow the slower interval before calling the collar silent.
+        if self.silence.is_some() {
+            self.rearm_silence(ctx);
+        }
+        self.publish_state(ctx);
+    }
+}
+
+/// The live state now.
+#[derive(Message)]
+#[rtype(result = "LiveState")]
+pub struct GetState;
+
+impl Handler<GetState> for CollarActor {
+    type Result = MessageResult<GetState>;
+
+    fn handle(&mut self, _: GetState, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.snap.state.clone())
+    }
+}

@@ -1,0 +1,13 @@
+//! The actors of ARCHITECTURE.md: one `CollarActor` per active collar (found or started by
+//! the `CollarRegistry`), one `UserSession` per WebSocket, the `LiveHub` between them, and
+//! the supervisors that own slow effects (persistence, alerts).
+
+pub mod alerts;
+pub mod collar;
+pub mod events;
+pub mod hub;
+pub mod outbox;
+pub mod persistence;
+pub mod registry;
+pub mod rules;
+pub mod session;

@@ -1,0 +1,306 @@
+//! The live protocol's server → client messages, and what a session still has to send while
+//! its client reads slowly: per pet only the newest `state` (coalesced), every alert (never
+//! dropped), and a few other frames. Pure data, no actix, so it is tested on its own.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::events::{Alert, AlertKind, LiveState};
+use crate::ids::PetId;
+
+/// Alerts a session may hold back for a slow client; one more and the session is closed,
+/// because alerts are never dropped while it lives.
+pub const MAX_PENDING_ALERTS: usize = 1000;
+/// Other frames (errors, pongs) a session may hold back; one more and it is closed.
+pub const MAX_PENDING_FRAMES: usize = 1000;
+
+/// A server → client message of the live protocol, serialised once per frame.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage<'a> {
+    /// The first message of every session.
+    Hello { session_id: Uuid, heartbeat_s: u64 },
+    /// A pet's whole live state.
+    State { pet_id: PetId, state: &'a LiveState },
+    /// A stored alert for a pet the viewer may see.
+    Alert { pet_id: PetId, alert: AlertView<'a> },
+    /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`).
+    Error { code: &'static str, message: String },
+    /// The answer to the client's `ping`.
+    Pong,
+}
+
+/// The protocol's `alert` object: an alert without its pet (already in the message) and
+/// without its acknowledgement.
+#[derive(Debug, Serialize)]
+pub struct AlertView<'a> {
+    pub id: Uuid,
+    pub kind: AlertKind,
+    pub at: i64,
+    pub details: &'a serde_json::Value,
+}
+
+impl ServerMessage<'_> {
+    /// The message's `type`, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::State { .. } => "state",
+            Self::Alert { .. } => "alert",
+            Self::Error { .. } => "error",
+            Self::Pong => "pong",
+        }
+    }
+
+    /// The message as one text frame.
+    pub fn frame(&self) -> OutFrame {
+        // Plain structs, string keys and `serde_json::Value`s: serialising cannot fail.
+        let text = serde_json::to_string(self).expect("live protocol messages serialise");
+        OutFrame {
+            kind: self.kind(),
+            text,
+        }
+    }
+
+    /// The `alert` message for a stored alert.
+    pub fn alert(alert: &Alert) -> ServerMessage<'_> {
+        ServerMessage::Alert {
+            pet_id: alert.pet_id,
+            alert: AlertView {
+                id: alert.id,
+                kind: alert.kind,
+                at: alert.at,
+                details: &alert.details,
+            },
+        }
+    }
+}
+
+/// A serialised text frame and its message type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFrame {
+    /// The message's `type`, for metrics.
+    pub kind: &'static str,
+    /// The JSON text.
+    pub text: String,
+}
+
+/// What a session holds back while its client's send buffer is full.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Alerts and other frames, in the order they were pushed.
+    queue: VecDeque<OutFrame>,
+    /// How many of `queue` are alerts.
+    alerts: usize,
+    /// The newest pending state of each pet.
+    states: HashMap<PetId, Arc<LiveState>>,
+    /// Pets with a pending state, in the order their first pending state arrived.
+    state_order: VecDeque<PetId>,
+}
+
+impl Outbox {
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.states.is_empty()
+    }
+
+    /// Holds a pet's state back; a newer state replaces a pending one (newest wins).
+    pub fn push_state(&mut self, pet_id: PetId, state: Arc<LiveState>) {
+        if self.states.insert(pet_id, state).is_none() {
+            self.state_order.push_back(pet_id);
+        }
+    }
+
+    /// Forgets a pet's pending state (the client unsubscribed).
+    pub fn discard_state(&mut self, pet_id: PetId) {
+        if self.states.remove(&pet_id).is_some() {
+            self.state_order.retain(|pending| *pending != pet_id);
+        }
+    }
+
+    /// Holds an `alert` frame back. Alerts are never dropped: past [`MAX_PENDING_ALERTS`]
+    /// the outbox overflows and the session must close.
+    pub fn push_alert(&mut self, frame: OutFrame) {
+        self.alerts += 1;
+        self.queue.push_back(frame);
+    }
+
+    /// Holds another frame (error, pong) back; past [`MAX_PENDING_FRAMES`] the outbox overflows.
+    pub fn push_frame(&mut self, frame: OutFrame) {
+        self.queue.push_back(frame);
+    }
+
+    /// True when more is pending than a session may hold: the client is too slow.
+    pub fn is_overflowing(&self) -> bool {
+        self.alerts > MAX_PENDING_ALERTS || self.queue.len() - self.alerts > MAX_PENDING_FRAMES
+    }
+
+    /// Frames to write now, about `budget_bytes` of them (at least one when anything is
+    /// pending, so a frame larger than the budget still goes): alerts and other frames first,
+    /// in order, then the pending states.
+    pub fn take_ready(&mut self, budget_bytes: usize) -> Vec<OutFrame> {
+        let mut ready = Vec::new();
+        let mut taken = 0;
+        while taken < budget_bytes || ready.is_empty() {
+            let Some(frame) = self.next_frame() else {
+                break;
+            };
+            taken += frame.text.len();
+            ready.push(frame);
+        }
+        ready
+    }
+
+    fn next_frame(&mut self) -> Option<OutFrame> {
+        if let Some(frame) = self.queue.pop_front() {
+            if frame.kind == "alert" {
+                self.alerts -= 1;
+            }
+            return Some(frame);
+        }
+        let pet_id = self.state_order.pop_front()?;
+        let state = self.states.remove(&pet_id)?;
+        Some(
+            ServerMessage::State {
+                pet_id,
+                state: &state,
+            }
+            .frame(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(steps: u64) -> Arc<LiveState> {
+        Arc::new(LiveState {
+            online: true,
+            last_seen: Some(steps as i64),
+            ..LiveState::default()
+        })
+    }
+
+    fn alert_frame(n: i64) -> OutFrame {
+        let alert = Alert {
+            id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+            kind: AlertKind::BatteryLow,
+            at: n,
+            details: serde_json::json!({ "pct": 9 }),
+            acknowledged_at: None,
+        };
+        ServerMessage::alert(&alert).frame()
+    }
+
+    fn json(frame: &OutFrame) -> serde_json::Value {
+        serde_json::from_str(&frame.text).unwrap()
+    }
+
+    #[test]
+    fn three_states_for_one_pet_while_blocked_become_one_frame_with_the_newest() {
+        let mut outbox = Outbox::default();
+        let pet = PetId::new();
+        for steps in 1..=3 {
+            outbox.push_state(pet, state(steps));
+        }
+        let ready = outbox.take_ready(usize::MAX);
+        assert_eq!(ready.len(), 1);
+        let sent = json(&ready[0]);
+        assert_eq!(sent["type"], "state");
+        assert_eq!(sent["pet_id"], pet.to_string());
+        assert_eq!(sent["state"]["last_seen"], 3);
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
+    fn states_of_different_pets_keep_their_first_arrival_order() {
+        let mut outbox = Outbox::default();
+        let (a, b) = (PetId::new(), PetId::new());
+        outbox.push_state(a, state(1));
+        outbox.push_state(b, state(2));
+        outbox.push_state(a, state(3));
+        let order: Vec<_> = outbox.take_ready(usize::MAX).iter().map(json).collect();
+        assert_eq!(order[0]["pet_id"], a.to_string());
+        assert_eq!(order[0]["state"]["last_seen"], 3);
+        assert_eq!(order[1]["pet_id"], b.to_string());
+    }
+
+    #[test]
+    fn alerts_are_all_kept_in_order_and_go_before_states() {
+        let mut outbox = Outbox::default();
+        outbox.push_state(PetId::new(), state(1));
+        for n in 0..50 {
+            outbox.push_alert(alert_frame(n));
+        }
+        let ready = outbox.take_ready(usize::MAX);
+        assert_eq!(ready.len(), 51);
+        for (n, frame) in ready.iter().take(50).enumerate() {
+            let sent = json(frame);
+            assert_eq!(sent["type"], "alert");
+            assert_eq!(sent["alert"]["at"], n as i64);
+            assert_eq!(sent["alert"]["kind"], "battery_low");
+            assert!(sent["alert"].get("acknowledged_at").is_none());
+        }
+        assert_eq!(ready[50].kind, "state");
+    }
+
+    #[test]
+    fn the_budget_limits_a_take_but_always_lets_one_frame_through() {
+        let mut outbox = Outbox::default();
+        for n in 0..10 {
+            outbox.push_alert(alert_frame(n));
+        }
+        assert_eq!(outbox.take_ready(0).len(), 1);
+        let one = alert_frame(0).text.len();
+        assert_eq!(outbox.take_ready(one * 3).len(), 3);
+        assert_eq!(outbox.take_ready(usize::MAX).len(), 6);
+    }
+
+    #[test]
+    fn an_unsubscribed_pet_loses_its_pending_state() {
+        let mut outbox = Outbox::default();
+        let pet = PetId::new();
+        outbox.push_state(pet, state(1));
+        outbox.discard_state(pet);
+        assert!(outbox.is_empty());
+        assert!(outbox.take_ready(usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn too_many_alerts_or_frames_overflow() {
+        let mut outbox = Outbox::default();
+        for n in 0..MAX_PENDING_ALERTS {
+            outbox.push_alert(alert_frame(n as i64));
+        }
+        assert!(!outbox.is_overflowing());
+        outbox.push_alert(alert_frame(0));
+        assert!(outbox.is_overflowing());
+
+        let mut outbox = Outbox::default();
+        for _ in 0..=MAX_PENDING_FRAMES {
+            outbox.push_frame(ServerMessage::Pong.frame());
+        }
+        assert!(outbox.is_overflowing());
+        outbox.take_ready(0);
+        assert!(!outbox.is_overflowing());
+    }
+
+    #[test]
+    fn messages_match_the_live_protocol() {
+        let pong = json(&ServerMessage::Pong.frame());
+        assert_eq!(pong, serde_json::json!({ "type": "pong" }));
+        let error = ServerMessage::Error {
+            code: "bad_request",
+            message: "no".into(),
+        };
+        assert_eq!(
+            json(&error.frame()),
+            serde_json::json!({ "type": "error", "code": "bad_request", "message": "no" })
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! `CollarRegistry`: finds or starts the actor of a collar, spreads collar actors over one
+//! arbiter per core (by a hash of the serial, so one collar's messages stay in order on one
+//! thread), and answers for collars whose actor is not running (live state from the
+//! snapshot, live-mode commands).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use actix::prelude::*;
+use sqlx::PgPool;
+
+use super::collar::{
+    snapshot_key, CollarActor, CollarOutputs, GetState, LiveModeChanged, SetupChanged, Snapshot,
+    LIVE_INTERVAL_S,
+};
+use super::events::{GetPetState, LiveState, SetLiveMode};
+use crate::ids::PetId;
+use crate::ingest::commands::{CollarCommand, Commands};
+use crate::store::collars::{self, CollarSetup};
+
+pub struct CollarRegistry {
+    pg: PgPool,
+    arbiters: Vec<ArbiterHandle>,
+    collars: HashMap<String, Addr<CollarActor>>,
+    by_pet: HashMap<PetId, String>,
+    live_pets: HashSet<PetId>,
+    outputs: Option<CollarOutputs>,
+    commands: Commands,
+}
+
+impl CollarRegistry {
+    /// `arbiters` are the threads collar actors run on; `outputs` are completed with the
+    /// registry's own address when it starts.
+    pub fn new(
+        pg: PgPool,
+        arbiters: Vec<ArbiterHandle>,
+        commands: Commands,
+        outputs: impl FnOnce(Addr<CollarRegistry>) -> CollarOutputs + 'static,
+    ) -> Addr<Self> {
+        let outputs_fn = outputs;
+        CollarRegistry::create(move |ctx| CollarRegistry {
+            pg,
+            arbiters,
+            collars: HashMap::new(),
+            by_pet: HashMap::new(),
+            live_pets: HashSet::new(),
+            outputs: Some(outputs_fn(ctx.address())),
+            commands,
+        })
+    }
+
+    fn arbiter_for(&self, serial: &str) -> Option<&ArbiterHandle> {
+        let mut hasher = DefaultHasher::new();
+        serial.hash(&mut hasher);
+        let n = self.arbiters.len().max(1) as u64;
+        self.arbiters.get((hasher.finish() % n) as usize)
+    }
+
+    fn running(&self, serial: &str) -> Option<Addr<CollarActor>> {
+        self.collars
+            .get(serial)
+            .filter(|addr| addr.connected())
+            .cloned()
+    }
+
+    fn start_actor(
+        &mut self,
+        setup: CollarSetup,
+        snapshot: Option<Snapshot>,
+    ) -> Option<Addr<CollarActor>> {
+        let serial = setup.serial.clone();
+        if let Some(addr) = self.running(&serial) {
+            return Some(addr);
+        }
+        let outputs = self.outputs.clone()?;
+        let live = setup
+            .pet_id
+            .is_some_and(|pet| self.live_pets.contains(&pet));
+        if let Some(pet) = setup.pet_id {
+            self.by_pet.insert(pet, serial.clone());
+        }
+        let arbiter = self.arbiter_for(&serial)?.clone();
+        let addr = CollarActor::start_in_arbiter(&arbiter, move |_| {
+            CollarActor::new(setup, snapshot, live, outputs)
+        });
+        self.collars.insert(serial, addr.clone());
+        metrics::gauge!("pettysync_collar_actors").set(self.collars.len() as f64);
+        Some(addr)
+    }
+}
+
+impl Actor for CollarRegistry {
+    type Context = Context<Self>;
+}
+
+/// Find the collar's actor, starting it (from its setup and snapshot) when needed.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Addr<CollarActor>>, anyhow::Error>")]
+pub struct Resolve {
+    /// The serial from the topic; `Ok(None)` when it was never provisioned.
+    pub serial: String,
+}
+
+impl Handler<Resolve> for CollarRegistry {
+    type Result = ResponseActFuture<Self, Result<Option<Addr<CollarActor>>, anyhow::Error>>;
+
+    fn handle(&mut self, msg: Resolve, _: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.running(&msg.serial) {
+            return Box::pin(async move { Ok(Some(addr)) }.into_actor(self));
+        }
+        let pg = self.pg.clone();
+        let redis = self.outputs.as_ref().map(|o| o.redis.clone());
+        let load = async move {
+            let Some(setup) = collars::load_setup(&pg, &msg.serial).await? else {
+                return Ok(None);
+            };
+            let snapshot = match redis {
+                Some(redis) => read_snapshot(&redis, &msg.serial).await,
+                None => None,
+            };
+            Ok(Some((setup, snapshot)))
+        };
+        Box::pin(
+            load.into_actor(self)
+                .map(|loaded: anyhow::Result<_>, registry, _| {
+                    // Starting happens here, on the registry's thread, so two loads of one serial
+                    // still end with one actor.
+                    Ok(loaded?.and_then(|(setup, snapshot)| registry.start_actor(setup, snapshot)))
+                }),
+        )
+    }
+}
+
+/// The last snapshot of a collar, if Redis has one that parses.
+pub async fn read_snapshot(redis: &crate::cache::Redis, serial: &str) -> Option<Snapshot> {
+    let mut conn = redis.conn().await.ok()?;
+    let json: Option<String> = deadpool_redis::redis::cmd("GET")
+        .arg(snapshot_key(redis, serial))
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    serde_json::from_str(&json?).ok()
+}
+
+/// A collar actor stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deregister {
+    /// Its serial.
+    pub serial: String,
+    /// Its address, so a newer actor of the same serial is not forgotten by mistake.
+    pub addr: Addr<CollarActor>,
+}
+
+impl Handler<Deregister> for CollarRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deregister, _: &mut Context<Self>) {
+        if self.collars.get(&msg.serial) == Some(&msg.addr) {
+            self.collars.remove(&msg.serial);
+            self.by_pet.retain(|_, serial| *serial != msg.serial);
+        }
+        metrics::gauge!("pettysync_collar_actors").set(self.collars.len() as f64);
+    }
+}
+
+/// A pet's collar, fences or heart-rate band changed in PostgreSQL (HTTP → registry).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PetChanged {
+    /// The pet whose running collar actor must reload its setup.
+    pub pet_id: PetId,
+}
+
+impl Handler<PetChanged> for CollarRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: PetChanged, ctx: &mut Context<Self>) {
+        let pg = self.pg.clone();
+        let serial = self.by_pet.get(&msg.pet_id).cloned();
+        let reload = async move {
+            // The collar may have been paired since: look it up afresh.
+            let serial = match serial {
+                Some(serial) => Some(serial),
+                None => collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten(),
+            }?;
+            collars::load_setup(&pg, &serial).await.ok().flatten()
+        };
+        ctx.spawn(reload.into_actor(self).map(move |setup, registry, _| {
+            let Some(setup) = setup else { return };
+            // An unpaired collar's old pet must no longer point at it.
+            registry.by_pet.retain(|_, serial| *serial != setup.serial);
+            if let Some(pet) = setup.pet_id {
+                registry.by_pet.insert(pet, setup.serial.clone());
+            }
+            if let Some(addr) = registry.running(&setup.serial) {
+                addr.do_send(SetupChanged { setup });
+            }
+        }));
+    }
+}
+
+impl Handler<GetPetState> for CollarRegistry {
+    type Result = ResponseFuture<LiveState>;
+
+    fn handle(&mut self, msg: GetPetState, _: &mut Context<Self>) -> Self::Result {
+        let running = self
+            .by_pet
+            .get(&msg.pet_id)
+            .and_then(|serial| self.running(serial));
+        let pg = self.pg.clone();
+        let redis = self.outputs.as_ref().map(|o| o.redis.clone());
+        let live = self.live_pets.contains(&msg.pet_id);
+        Box::pin(async move {
+            if let Some(addr) = running {
+                if let Ok(state) = addr.send(GetState).await {
+                    return state;
+                }
+            }
+            let serial = collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten();
+            let snapshot = match (serial, redis) {
+                (Some(serial), Some(redis)) => read_snapshot(&redis, &serial).await,
+                _ => None,
+            };
+            let mut state = snapshot.map(|s| s.state).unwrap_or_default();
+            state.live = live;
+            state
+        })
+    }
+}
+
+impl Handler<SetLiveMode> for CollarRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLiveMode, ctx: &mut Context<Self>) {
+        if msg.live {
+            self.live_pets.insert(msg.pet_id);
+        } else {
+            self.live_pets.remove(&msg.pet_id);
+        }
+        if let Some(addr) = self
+            .by_pet
+            .get(&msg.pet_id)
+            .and_then(|serial| self.running(serial))
+        {
+            addr.do_send(LiveModeChanged { live: msg.live });
+        }
+        let pg = self.pg.clone();
+        let commands = self.commands.clone();
+        ctx.spawn(
+            async move {
+                let setup = match collars::serial_of_pet(&pg, msg.pet_id).await {
+                    Ok(Some(serial)) => collars::load_setup(&pg, &serial).await.ok().flatten(),
+                    _ => None,
+                };
+                let Some(setup) = setup else { return };
+                let interval_s = if msg.live { LIVE_INTERVAL_S } else { setup.interval_s.max(2) as u32 };
+                let command = CollarCommand::SetInterval { interval_s };
+                if let Err(error) = commands.send(&setup.serial, setup.pet_id, None, command).await {
+                    tracing::warn!(collar = %setup.serial, error = ?error, "could not switch live mode");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! `UserSession`, one actor per WebSocket connection of the live protocol: it answers the
+//! client's messages, registers with the hub as a watcher of the pets it subscribes to, and
+//! writes the hub's events to its socket without letting a slow client grow memory: past
+//! [`SEND_BUFFER_HIGH`] unsent bytes, states are coalesced per pet in an [`Outbox`] and a
+//! client that stays that far behind is closed.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::clock::Instant;
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, Recipient, Running,
+    SpawnHandle, StreamHandler, WrapFuture,
+};
+use actix_web_actors::ws;
+use futures_util::{stream, StreamExt};
+use serde::Deserialize;
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::events::{GetPetState, LiveState};
+use super::hub::{Connect, Disconnect, LiveHub, SessionEvent, Unwatch, Watch};
+use super::outbox::{OutFrame, Outbox, ServerMessage};
+use crate::http::authz::{self, Action};
+use crate::ids::{PetId, UserId};
+
+/// How often the server pings the client (also announced in `hello`).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
+/// A client silent for this long (no frame, no pong) is closed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most pet ids one `subscribe` may name.
+pub const MAX_PETS_PER_SUBSCRIBE: usize = 100;
+/// Largest frame a client may send; a `subscribe` of 100 ids is about 4 KiB.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Unsent bytes above which frames are held back in the outbox instead of written.
+pub const SEND_BUFFER_HIGH: usize = 64 * 1024;
+/// How often held-back frames are retried while the client catches up.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// A client whose unsent bytes stay above [`SEND_BUFFER_HIGH`] this long is closed.
+pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Role checks of one `subscribe` run at most this many at a time (the pool is shared).
+const CHECKS_IN_FLIGHT: usize = 8;
+/// Longest client text quoted back in an error message.
+const MAX_QUOTE_CHARS: usize = 64;
+
+/// Who is behind a session. Only signed-in users for now; share-link viewers (issue 5) will
+/// be a second variant carrying the link's pet and scope, with no alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// A signed-in user: sees the pets they own or are a member of, and gets their alerts.
+    User(UserId),
+}
+
+impl Viewer {
+    fn user(&self) -> Option<UserId> {
+        match self {
+            Self::User(user) => Some(*user),
+        }
+    }
+}
+
+/// What a session talks to.
+#[derive(Clone)]
+pub struct SessionLinks {
+    /// The live hub.
+    pub hub: Addr<LiveHub>,
+    /// For the right to see a pet.
+    pub pg: PgPool,
+    /// The current state of a pet (the collar registry).
+    pub states: Recipient<GetPetState>,
+}
+
+/// Bytes the HTTP layer has taken from a session's outgoing stream, counted by that stream
+/// and read by the session: what it wrote minus this is what its client has not taken yet.
+#[derive(Debug, Clone, Default)]
+pub struct SendMeter(Arc<MeterInner>);
+
+#[derive(Debug, Default)]
+struct MeterInner {
+    sent: AtomicUsize,
+    slow: AtomicBool,
+}
+
+impl SendMeter {
+    /// Counts bytes the HTTP layer took.
+    pub fn add_sent(&self, bytes: usize) {
+        self.0.sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes the HTTP layer took so far.
+    pub fn sent(&self) -> usize {
+        self.0.sent.load(Ordering::Relaxed)
+    }
+
+    /// True once the session was closed for a too slow client: its connection may be cut.
+    pub fn is_slow(&self) -> bool {
+        self.0.slow.load(Ordering::Relaxed)
+    }
+}
+
+/// A client → server message.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Subscribe { pet_ids: Vec<String> },
+    Unsubscribe { pet_ids: Vec<String> },
+    Ping,
+}
+
+/// Something to send, as the outbox holds it.
+enum Outgoing {
+    Frame(OutFrame),
+    Alert(OutFrame),
+    State(PetId, Arc<LiveState>),
+}
+
+/// The answer for one id of a `subscribe`.
+enum Answer {
+    /// Watched now; its state, unless the registry did not answer.
+    Watched(PetId, Option<LiveState>),
+    /// Not a pet the viewer may see (or not a pet at all: the answer is the same).
+    Forbidden(String),
+    /// The check itself failed.
+    Failed(String),
+}
+
+/// One WebSocket connection of the live protocol.
+pub struct UserSession {
+    id: Uuid,
+    viewer: Viewer,
+    links: SessionLinks,
+    watching: HashSet<PetId>,
+    last_heard: Instant,
+    meter: SendMeter,
+    /// Wire bytes of every frame written to the context.
+    written: usize,
+    outbox: Outbox,
+    congested_since: Option<Instant>,
+    flush_timer: Option<SpawnHandle>,
+    closed: bool,
+}
+
+/// Wire size of a server frame (unmasked) with this payload, exactly as the codec writes it.
+fn wire_len(payload: usize) -> usize {
+    let header = match payload {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
+    };
+    header + payload
+}
+
+/// At most [`MAX_QUOTE_CHARS`] of client text, to quote it back.
+fn quote(text: &str) -> String {
+    text.chars().take(MAX_QUOTE_CHARS).collect()
+}
+
+fn error(code: &'static str, message: String) -> Outgoing {
+    Outgoing::Frame(ServerMessage::Error { code, message }.frame())
+}
+
+impl UserSession {
+    /// A session for `viewer`; start it with `http::live`'s socket plumbing.
+    pub fn new(viewer: Viewer, links: SessionLinks) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            viewer,
+            links,
+            watching: HashSet::new(),
+            last_heard: Instant::now(),
+            meter: SendMeter::default(),
+            written: 0,
+            outbox: Outbox::default(),
+            congested_since: None,
+            flush_timer: None,
+            closed: false,
+        }
+    }
+
+    /// The counter the session's outgoing stream must feed.
+    pub fn meter(&self) -> SendMeter {
+        self.meter.clone()
+    }
+
+    /// Bytes written but not yet taken by the HTTP layer.
+    fn backlog(&self) -> usize {
+        self.written.saturating_sub(self.meter.sent())
+    }
+
+    /// Notes whether the client is behind, and since when; returns the backlog.
+    fn observe(&mut self) -> usize {
+        let backlog = self.backlog();
+        if backlog < SEND_BUFFER_HIGH {
+            self.congested_since = None;
+        } else if self.congested_since.is_none() {
+            self.congested_since = Some(Instant::now());
+        }
+        backlog
+    }
+
+    fn write(&mut self, ctx: &mut ws::WebsocketContext<Self>, frame: OutFrame) {
+        self.written = self.written.wrapping_add(wire_len(frame.text.len()));
+        metrics::counter!("pettysync_ws_frames_sent_total", "type" => frame.kind).increment(1);
+        ctx.text(frame.text);
+    }
+
+    /// Writes at once while the client keeps up; else holds back (states coalesced per pet)
+    /// and makes sure the flush timer runs.
+    fn deliver(&mut self, ctx: &mut ws::WebsocketContext<Self>, item: Outgoing) {
+        if self.closed {
+            return;
+        }
+        // Behind anything already held back, to keep the order.
+        if self.outbox.is_empty() && self.observe() < SEND_BUFFER_HIGH {
+            let frame = match item {
+                Outgoing::Frame(frame) | Outgoing::Alert(frame) => frame,
+                Outgoing::State(pet_id, state) => ServerMessage::State {
+                    pet_id,
+                    state: &state,
+                }
+                .frame(),
+            };
+            self.write(ctx, frame);
+        } else {
+            match item {
+                Outgoing::Frame(frame) => self.outbox.push_frame(frame),
+                Outgoing::Alert(frame) => self.outbox.push_alert(frame),
+                Outgoing::State(pet_id, state) => self.outbox.push_state(pet_id, state),
+            }
+            if self.outbox.is_overflowing() {
+                return self.close_slow(ctx);
+            }
+        }
+        if self.flush_timer.is_none()
+            && (self.observe() >= SEND_BUFFER_HIGH || !self.outbox.is_empty())
+        {
+            self.flush_timer = Some(ctx.run_interval(FLUSH_INTERVAL, Self::flush));
+        }
+    }
+
+    /// Writes held-back frames as the backlog falls; closes a client behind for too long.
+    fn flush(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let backlog = self.observe();
+        if backlog >= SEND_BUFFER_HIGH {
+            if self
+                .congested_since
+                .is_some_and(|since| since.elapsed() >= SLOW_CLIENT_TIMEOUT)
+            {
+                self.close_slow(ctx);
+            }
+            return;
+        }
+        for frame in self.outbox.take_ready(SEND_BUFFER_HIGH - backlog) {
+            self.write(ctx, frame);
+        }
+        if self.outbox.is_empty() && self.observe() < SEND_BUFFER_HIGH {
+            if let Some(timer) = self.flush_timer.take() {
+                ctx.cancel_future(timer);
+            }
+        }
+    }
+
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, reason: Option<ws::CloseReason>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let payload = reason.as_ref().map_or(0, |reason| {
+            2 + reason.description.as_ref().map_or(0, String::len)
+        });
+        self.written = self.written.wrapping_add(wire_len(payload));
+        ctx.close(reason);
+        ctx.stop();
+    }
+
+    fn close_slow(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        tracing::info!(session = %self.id, backlog = self.backlog(), "closing a session whose client reads too slowly");
+        metrics::counter!("pettysync_ws_slow_closed_total").increment(1);
+        self.meter.0.slow.store(true, Ordering::Relaxed);
+        let reason = (ws::CloseCode::Policy, "client too slow".to_owned());
+        self.close(ctx, Some(reason.into()));
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.last_heard.elapsed() >= CLIENT_TIMEOUT {
+            tracing::debug!(session = %self.id, "no answer to pings; closing");
+            let reason = (ws::CloseCode::Policy, "no answer to pings".to_owned());
+            return self.close(ctx, Some(reason.into()));
+        }
+        self.written = self.written.wrapping_add(wire_len(0));
+        ctx.ping(b"");
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Subscribe { pet_ids }) => self.subscribe(pet_ids, ctx),
+            Ok(ClientMessage::Unsubscribe { pet_ids }) => self.unsubscribe(&pet_ids),
+            Ok(ClientMessage::Ping) => {
+                self.deliver(ctx, Outgoing::Frame(ServerMessage::Pong.frame()))
+            }
+            Err(e) if e.is_data() => self.bad_request(ctx, quote(&e.to_string())),
+            Err(_) => self.bad_request(ctx, "not a JSON object".to_owned()),
+        }
+    }
+
+    fn bad_request(&mut self, ctx: &mut ws::WebsocketContext<Self>, message: String) {
+        self.deliver(ctx, error("bad_request", message));
+    }
+
+    fn subscribe(&mut self, mut pet_ids: Vec<String>, ctx: &mut ws::WebsocketContext<Self>) {
+        if pet_ids.len() > MAX_PETS_PER_SUBSCRIBE {
+            let message = format!("at most {MAX_PETS_PER_SUBSCRIBE} pet_ids per subscribe");
+            return self.bad_request(ctx, message);
+        }
+        let mut seen = HashSet::new();
+        pet_ids.retain(|id| seen.insert(id.clone()));
+        let Viewer::User(user) = self.viewer;
+        let span = tracing::info_span!("ws_subscribe", session = %self.id, pets = pet_ids.len());
+        let checks = check_pets(self.links.clone(), self.id, user, pet_ids).instrument(span);
+        // `wait`: later client messages and events queue until every answer is written.
+        ctx.wait(checks.into_actor(self).map(|answers, session, ctx| {
+            for answer in answers {
+                session.answer(answer, ctx);
+            }
+        }));
+    }
+
+    fn answer(&mut self, answer: Answer, ctx: &mut ws::WebsocketContext<Self>) {
+        let item = match answer {
+            Answer::Watched(pet_id, state) => {
+                self.watching.insert(pet_id);
+                match state {
+                    Some(state) => Outgoing::State(pet_id, Arc::new(state)),
+                    None => error("internal_error", format!("the state of pet {pet_id} is unavailable; it follows with the next change")),
+                }
+            }
+            Answer::Forbidden(id) => error(
+                "forbidden",
+                format!("pet {} does not exist or you may not see it", quote(&id)),
+            ),
+            Answer::Failed(id) => error(
+                "internal_error",
+                format!("could not subscribe to pet {}; try again", quote(&id)),
+            ),
+        };
+        self.deliver(ctx, item);
+    }
+
+    fn unsubscribe(&mut self, pet_ids: &[String]) {
+        let pets = pet_ids
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok().map(PetId));
+        for pet_id in pets {
+            if self.watching.remove(&pet_id) {
+                self.outbox.discard_state(pet_id);
+                self.links.hub.do_send(Unwatch {
+                    session_id: self.id,
+                    pet_id,
+                });
+            }
+        }
+    }
+}
+
+/// Checks each id in order, a few at a time; watches (before reading the state, so no
+/// change falls between the two) and reads the state of each the user may see.
+async fn check_pets(
+    links: SessionLinks,
+    session_id: Uuid,
+    user: UserId,
+    ids: Vec<String>,
+) -> Vec<Answer> {
+    let links = &links;
+    stream::iter(ids)
+        .map(|id| check_pet(links, session_id, user, id))
+        .buffered(CHECKS_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+async fn check_pet(links: &SessionLinks, session_id: Uuid, user: UserId, id: String) -> Answer {
+    let Ok(pet_id) = Uuid::parse_str(&id).map(PetId) else {
+        return Answer::Forbidden(id);
+    };
+    match authz::pet_role(&links.pg, user, pet_id).await {
+        Ok(Some(role)) if role.may(Action::View) => {}
+        Ok(_) => return Answer::Forbidden(id),
+        Err(error) => {
+            tracing::error!(error = ?error, pet = %pet_id, "checking the right to watch a pet");
+            return Answer::Failed(id);
+        }
+    }
+    links.hub.do_send(Watch { session_id, pet_id });
+    let state = links.states.send(GetPetState { pet_id }).await;
+    if let Err(error) = &state {
+        tracing::error!(error = ?error, pet = %pet_id, "reading a watched pet's state");
+    }
+    Answer::Watched(pet_id, state.ok())
+}
+
+impl Actor for UserSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::debug!(session = %self.id, "live session opened");
+        let hello = ServerMessage::Hello {
+            session_id: self.id,
+            heartbeat_s: HEARTBEAT_INTERVAL.as_secs(),
+        };
+        self.deliver(ctx, Outgoing::Frame(hello.frame()));
+        self.links.hub.do_send(Connect {
+            session_id: self.id,
+            user: self.viewer.user(),
+            addr: ctx.address().recipient(),
+        });
+        ctx.run_interval(HEARTBEAT_INTERVAL, Self::heartbeat);
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        tracing::debug!(session = %self.id, "live session closed");
+        self.links.hub.do_send(Disconnect {
+            session_id: self.id,
+        });
+        Running::Stop
+    }
+}
+
+impl Handler<SessionEvent> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, event: SessionEvent, ctx: &mut Self::Context) {
+        match event {
+            // An event sent before an unsubscribe reached the hub is late: drop it.
+            SessionEvent::State { pet_id, state } if self.watching.contains(&pet_id) => {
+                self.deliver(ctx, Outgoing::State(pet_id, state));
+            }
+            SessionEvent::State { .. } => {}
+            SessionEvent::Alert(alert) => {
+                self.deliver(ctx, Outgoing::Alert(ServerMessage::alert(&alert).frame()));
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for UserSession {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let message = match item {
+            Ok(message) => message,
+            Err(ws::ProtocolError::Overflow) => {
+                let reason = (ws::CloseCode::Size, "frame too large".to_owned());
+                return self.close(ctx, Some(reason.into()));
+            }
+            Err(error) => {
+                tracing::debug!(session = %self.id, %error, "WebSocket protocol error");
+                return self.close(ctx, Some(ws::CloseCode::Protocol.into()));
+            }
+        };
+        self.last_heard = Instant::now();
+        match message {
+            ws::Message::Text(text) => self.on_text(&text, ctx),
+            ws::Message::Binary(_) | ws::Message::Continuation(_) => {
+                self.bad_request(ctx, "the live protocol uses whole text frames".to_owned());
+            }
+            // A pong may be skipped (RFC 6455 §5.5.3): none for a client this far behind.
+            ws::Message::Ping(payload) if self.observe() < SEND_BUFFER_HIGH => {
+                self.written = self.written.wrapping_add(wire_len(payload.len()));
+                ctx.pong(&payload);
+            }
+            ws::Message::Close(reason) => self.close(ctx, reason),
+            ws::Message::Ping(_) | ws::Message::Pong(_) | ws::Message::Nop => {}
+        }
+    }
+}
