@@ -25,6 +25,53 @@ pub enum Command {
         /// 4 to 64 characters of A-Z a-z 0-9 - _
         serial: String,
     },
+    /// Run a fleet of virtual collars that publish real-looking telemetry to a broker.
+    Simulate(SimulateArgs),
+}
+
+/// `pettysync simulate`: collars `{serial-prefix}0001` … walk, report and obey commands.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Number of virtual collars.
+    #[arg(long, default_value_t = 10)]
+    pub collars: u32,
+    /// The broker, e.g. mqtt://127.0.0.1:1883.
+    #[arg(long)]
+    pub broker: String,
+    /// Seconds between reports when nobody watches (a `set_interval` command changes it).
+    #[arg(long, default_value_t = 300)]
+    pub interval_s: u64,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+    /// Collar topic prefix.
+    #[arg(long, default_value = "pettysync/v1")]
+    pub topic_prefix: String,
+    /// Serials are this prefix and a four-digit number from 0001.
+    #[arg(long, default_value = "SIM-")]
+    pub serial_prefix: String,
+    /// Seed of the random walks, for repeatable runs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// No progress bar (log a summary every 10 s instead).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl SimulateArgs {
+    pub fn options(&self) -> crate::simulate::SimulateOptions {
+        crate::simulate::SimulateOptions {
+            collars: self.collars,
+            broker: self.broker.clone(),
+            interval_s: self.interval_s,
+            seconds: self.seconds,
+            topic_prefix: self.topic_prefix.clone(),
+            serial_prefix: self.serial_prefix.clone(),
+            centre: (13.7563, 100.5018),
+            progress: !self.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            seed: self.seed,
+        }
+    }
 }
 
 /// Why a command failed: a bad setting or argument (exit 2), or anything else (exit 1).

@@ -8,8 +8,8 @@
 //!
 //! The tiler tests cells against straight longitude/latitude edges, as
 //! [`FenceGeometry::contains`] reads a polygon, so inside/outside answers agree with it exactly.
-//! Fences the tiler cannot represent faithfully (near a pole, across the antimeridian, larger
-//! than Europe) get no cells and are always tested exactly.
+//! Fences the tiler cannot represent faithfully (near a pole, across the antimeridian, millions
+//! of km²) get no cells and are always tested exactly.
 
 use std::collections::{HashMap, HashSet};
 use std::f64::consts::PI;
@@ -66,8 +66,11 @@ pub struct Placement {
 /// A fence with its precomputed H3 cells.
 #[derive(Debug, Clone)]
 pub struct IndexedFence {
+    /// The fence indexed.
     pub id: GeofenceId,
+    /// What crossing it means.
     pub kind: FenceKind,
+    /// Its shape. The cells were computed from it: for a new shape, build a new `IndexedFence`.
     pub geometry: FenceGeometry,
     /// None when the fence could not be tiled; every placement is then exact.
     cells: Option<CellMap>,
@@ -149,6 +152,7 @@ impl fmt::Debug for CellMap {
         f.debug_struct("CellMap")
             .field("resolution", &self.resolution)
             .field("cell_count", &self.cell_count)
+            .field("listed_cells", &self.zones.len())
             .field("ring_m", &self.ring_m)
             .field("bulge_m", &self.bulge_m)
             .finish_non_exhaustive()
@@ -354,7 +358,8 @@ fn settled_inside(inside: HashSet<CellIndex>, covering: &HashSet<CellIndex>) -> 
         .collect()
 }
 
-/// Every cell's zone, its clearance counted in rings to the nearest boundary cell.
+/// The zones of the covering cells and of the outside cells near the boundary, sorted by cell;
+/// clearances are counted in rings to the nearest boundary cell.
 fn zones(covering: &HashSet<CellIndex>, inside: &HashSet<CellIndex>) -> Vec<(CellIndex, Zone)> {
     let mut rings_to_boundary: HashMap<CellIndex, u32> = HashMap::new();
     for boundary in covering.difference(inside) {

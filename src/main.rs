@@ -19,6 +19,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load()?;
     telemetry::init_tracing(&settings.log, settings.log_format);
     match cli.command {
+        Command::Simulate(args) => {
+            let report = pettysync::simulate::run(args.options())
+                .await
+                .map_err(|e| CliError::BadArgument(format!("{e:#}")))?;
+            println!("{report:?}");
+        }
         Command::Serve => {
             settings.require_jwt_secret()?;
             let app = Application::build(settings).await?;

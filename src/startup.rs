@@ -35,6 +35,9 @@ const PG_POOL_SIZE: u32 = 20;
 /// How long a request waits for a PostgreSQL connection (or for MongoDB to be found).
 const STORE_WAIT: Duration = Duration::from_secs(3);
 
+/// How long shutdown waits for buffered samples to be written (MongoDB may be down).
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
+
 /// The running server: its HTTP listener, the actors and the background tasks it owns.
 pub struct Application {
     port: u16,
@@ -193,8 +196,13 @@ impl Application {
         self.mqtt.stop_intake();
         let _ = self.pipeline_stop.send(true);
         let _ = self.pipeline_task.await;
-        if self.persistence.send(Drain).await.is_err() {
-            tracing::error!("persistence stopped before it drained");
+        match tokio::time::timeout(DRAIN_WAIT, self.persistence.send(Drain)).await {
+            Ok(Ok(())) => {}
+            // What was not written is not acknowledged: the broker redelivers it next start.
+            Ok(Err(_)) => tracing::error!("persistence stopped before it drained"),
+            Err(_) => tracing::error!(
+                "persistence did not drain in time; unwritten samples stay at the broker"
+            ),
         }
         self.mqtt.disconnect(self.mqtt_task).await;
         for arbiter in &self.arbiters {

@@ -83,8 +83,11 @@ pub struct CollarActor {
 }
 
 impl CollarActor {
+    /// `fences` are the setup's fences, indexed beforehand off the actor threads (indexing a
+    /// large fence takes milliseconds; see `index_fences`).
     pub fn new(
         setup: CollarSetup,
+        fences: Vec<IndexedFence>,
         snapshot: Option<Snapshot>,
         live: bool,
         outputs: CollarOutputs,
@@ -102,26 +105,18 @@ impl CollarActor {
             last_snapshot: None,
             snapshot_in_flight: false,
         };
-        actor.apply_setup(setup);
+        actor.apply_setup(setup, fences);
         actor.snap.state.live = live;
         actor
     }
 
-    fn apply_setup(&mut self, setup: CollarSetup) {
+    fn apply_setup(&mut self, setup: CollarSetup, fences: Vec<IndexedFence>) {
         self.pet_id = setup.pet_id;
         self.interval_s = u32::try_from(setup.interval_s).unwrap_or(300);
         let default = default_hr_band(setup.species.as_deref().unwrap_or("other"));
         let band = |v: Option<i32>, d: u16| v.and_then(|v| u16::try_from(v).ok()).unwrap_or(d);
         self.hr_band = (band(setup.hr_min, default.0), band(setup.hr_max, default.1));
-        self.fences = setup
-            .fences
-            .into_iter()
-            .filter_map(|f| {
-                let kind = FenceKind::parse(&f.kind)?;
-                let geometry = FenceGeometry::parse(&f.geometry.0).ok()?;
-                Some(IndexedFence::new(f.id, kind, geometry))
-            })
-            .collect();
+        self.fences = fences;
         // Trackers of deleted fences go; new fences start from the next fix.
         let ids: Vec<GeofenceId> = self.fences.iter().map(|f| f.id).collect();
         self.snap.fences.retain(|id, _| ids.contains(id));
@@ -264,9 +259,11 @@ impl CollarActor {
                 (FenceKind::KeepOut, Some(Crossing::Entered)) => AlertKind::GeofenceEnter,
                 _ => continue,
             };
+            // The index may have answered with a lower bound; an alert reports the exact distance.
+            let distance = fence.geometry.distance_to_boundary_m(point);
             let details = serde_json::json!({
                 "geofence_id": fence.id, "lat": lat, "lon": lon, "acc": acc,
-                "distance_m": placement.distance_to_boundary_m.min(1e9).round(),
+                "distance_m": distance.round(),
             });
             alerts.push((kind, details));
         }
@@ -319,6 +316,20 @@ impl CollarActor {
                 .map(|_, actor, _| actor.snapshot_in_flight = false),
         );
     }
+}
+
+/// Indexes the setup's fences. CPU work of milliseconds per large fence: callers run it on
+/// a blocking thread, not on an actor's arbiter.
+pub fn index_fences(setup: &CollarSetup) -> Vec<IndexedFence> {
+    setup
+        .fences
+        .iter()
+        .filter_map(|f| {
+            let kind = FenceKind::parse(&f.kind)?;
+            let geometry = FenceGeometry::parse(&f.geometry.0).ok()?;
+            Some(IndexedFence::new(f.id, kind, geometry))
+        })
+        .collect()
 }
 
 async fn write_snapshot(redis: Redis, serial: String, snap: Snapshot) {
@@ -443,13 +454,15 @@ impl Handler<StatusReport> for CollarActor {
 pub struct SetupChanged {
     /// The setup as now stored.
     pub setup: CollarSetup,
+    /// Its fences, indexed.
+    pub fences: Vec<IndexedFence>,
 }
 
 impl Handler<SetupChanged> for CollarActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetupChanged, ctx: &mut Context<Self>) {
-        self.apply_setup(msg.setup);
+        self.apply_setup(msg.setup, msg.fences);
         self.publish_state(ctx);
     }
 }

@@ -469,6 +469,25 @@ mod tests {
     }
 
     #[actix::test]
+    async fn leaving_again_after_a_return_restarts_the_grace() {
+        tokio::time::pause();
+        let setup = Setup::start();
+        let (a, _pa) = setup.session(UserId::new()).await;
+        let pet = PetId::new();
+        setup.hub.do_send(watch(a, pet));
+        setup.hub.do_send(unwatch(a, pet));
+        setup.switches().await;
+        setup.advance(Duration::from_secs(20)).await;
+        setup.hub.do_send(watch(a, pet));
+        setup.hub.do_send(unwatch(a, pet));
+        setup.switches().await;
+        setup.advance(Duration::from_secs(20)).await;
+        assert_eq!(setup.switches().await, vec![(pet, true)]);
+        setup.advance(Duration::from_secs(11)).await;
+        assert_eq!(setup.switches().await, vec![(pet, true), (pet, false)]);
+    }
+
+    #[actix::test]
     async fn alerts_reach_every_session_of_a_recipient_and_no_one_else() {
         let setup = Setup::start();
         let (owner, other) = (UserId::new(), UserId::new());

@@ -250,7 +250,7 @@ async fn write_batch(
     let mut cursor = telemetry.find(filter).await?;
     while cursor.advance().await? {
         let stored = cursor.deserialize_current()?;
-        if let (Ok(meta), Ok(seq)) = (stored.get_document("meta"), stored.get_i64("seq")) {
+        if let (Ok(meta), Some(seq)) = (stored.get_document("meta"), integer(&stored, "seq")) {
             if let Ok(collar) = meta.get_str("collar") {
                 seen.insert((collar.to_owned(), seq));
             }
@@ -267,6 +267,27 @@ async fn write_batch(
         telemetry.insert_many(fresh).await?;
     }
     Ok(duplicates)
+}
+
+/// An integer field however the server typed it: MongoDB keeps an Int64 we wrote, but
+/// wire-compatible servers may hand small values back as Int32.
+pub fn integer(doc: &Document, key: &str) -> Option<i64> {
+    match doc.get(key)? {
+        Bson::Int64(v) => Some(*v),
+        Bson::Int32(v) => Some(i64::from(*v)),
+        Bson::Double(v) if v.fract() == 0.0 => Some(*v as i64),
+        _ => None,
+    }
+}
+
+/// A number field as `f64`, whatever numeric type it came back as.
+pub fn number(doc: &Document, key: &str) -> Option<f64> {
+    match doc.get(key)? {
+        Bson::Double(v) => Some(*v),
+        Bson::Int32(v) => Some(f64::from(*v)),
+        Bson::Int64(v) => Some(*v as f64),
+        _ => None,
+    }
 }
 
 impl Supervised for PersistenceSupervisor {}

@@ -10,10 +10,11 @@ use actix::prelude::*;
 use sqlx::PgPool;
 
 use super::collar::{
-    snapshot_key, CollarActor, CollarOutputs, GetState, LiveModeChanged, SetupChanged, Snapshot,
-    LIVE_INTERVAL_S,
+    index_fences, snapshot_key, CollarActor, CollarOutputs, GetState, LiveModeChanged,
+    SetupChanged, Snapshot, LIVE_INTERVAL_S,
 };
 use super::events::{GetPetState, LiveState, SetLiveMode};
+use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::ingest::commands::{CollarCommand, Commands};
 use crate::store::collars::{self, CollarSetup};
@@ -66,6 +67,7 @@ impl CollarRegistry {
     fn start_actor(
         &mut self,
         setup: CollarSetup,
+        fences: Vec<IndexedFence>,
         snapshot: Option<Snapshot>,
     ) -> Option<Addr<CollarActor>> {
         let serial = setup.serial.clone();
@@ -81,7 +83,7 @@ impl CollarRegistry {
         }
         let arbiter = self.arbiter_for(&serial)?.clone();
         let addr = CollarActor::start_in_arbiter(&arbiter, move |_| {
-            CollarActor::new(setup, snapshot, live, outputs)
+            CollarActor::new(setup, fences, snapshot, live, outputs)
         });
         self.collars.insert(serial, addr.clone());
         metrics::gauge!("pettysync_collar_actors").set(self.collars.len() as f64);
@@ -118,17 +120,29 @@ impl Handler<Resolve> for CollarRegistry {
                 Some(redis) => read_snapshot(&redis, &msg.serial).await,
                 None => None,
             };
-            Ok(Some((setup, snapshot)))
+            let (setup, fences) = index_off_thread(setup).await?;
+            Ok(Some((setup, fences, snapshot)))
         };
         Box::pin(
             load.into_actor(self)
                 .map(|loaded: anyhow::Result<_>, registry, _| {
                     // Starting happens here, on the registry's thread, so two loads of one serial
                     // still end with one actor.
-                    Ok(loaded?.and_then(|(setup, snapshot)| registry.start_actor(setup, snapshot)))
+                    Ok(loaded?.and_then(|(setup, fences, snapshot)| {
+                        registry.start_actor(setup, fences, snapshot)
+                    }))
                 }),
         )
     }
+}
+
+/// Indexes a setup's fences on a blocking thread.
+async fn index_off_thread(setup: CollarSetup) -> anyhow::Result<(CollarSetup, Vec<IndexedFence>)> {
+    Ok(tokio::task::spawn_blocking(move || {
+        let fences = index_fences(&setup);
+        (setup, fences)
+    })
+    .await?)
 }
 
 /// The last snapshot of a collar, if Redis has one that parses.
@@ -184,17 +198,20 @@ impl Handler<PetChanged> for CollarRegistry {
                 Some(serial) => Some(serial),
                 None => collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten(),
             }?;
-            collars::load_setup(&pg, &serial).await.ok().flatten()
+            let setup = collars::load_setup(&pg, &serial).await.ok().flatten()?;
+            index_off_thread(setup).await.ok()
         };
-        ctx.spawn(reload.into_actor(self).map(move |setup, registry, _| {
-            let Some(setup) = setup else { return };
+        ctx.spawn(reload.into_actor(self).map(move |loaded, registry, _| {
+            let Some((setup, fences)) = loaded else {
+                return;
+            };
             // An unpaired collar's old pet must no longer point at it.
             registry.by_pet.retain(|_, serial| *serial != setup.serial);
             if let Some(pet) = setup.pet_id {
                 registry.by_pet.insert(pet, setup.serial.clone());
             }
             if let Some(addr) = registry.running(&setup.serial) {
-                addr.do_send(SetupChanged { setup });
+                addr.do_send(SetupChanged { setup, fences });
             }
         }));
     }

@@ -43,8 +43,10 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 pub const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Role checks of one `subscribe` run at most this many at a time (the pool is shared).
 const CHECKS_IN_FLIGHT: usize = 8;
-/// Longest client text quoted back in an error message.
+/// Longest client text (a pet id) quoted back in an error message.
 const MAX_QUOTE_CHARS: usize = 64;
+/// Longest parser complaint sent back; it may quote the client's text.
+const MAX_COMPLAINT_CHARS: usize = 200;
 
 /// Who is behind a session. Only signed-in users for now; share-link viewers (issue 5) will
 /// be a second variant carrying the link's pet and scope, with no alerts.
@@ -153,9 +155,9 @@ fn wire_len(payload: usize) -> usize {
     header + payload
 }
 
-/// At most [`MAX_QUOTE_CHARS`] of client text, to quote it back.
-fn quote(text: &str) -> String {
-    text.chars().take(MAX_QUOTE_CHARS).collect()
+/// At most `max` characters of `text`, to quote it back.
+fn quote(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 fn error(code: &'static str, message: String) -> Outgoing {
@@ -277,7 +279,8 @@ impl UserSession {
     }
 
     fn close_slow(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        tracing::info!(session = %self.id, backlog = self.backlog(), "closing a session whose client reads too slowly");
+        let backlog = self.backlog();
+        tracing::info!(session = %self.id, backlog, "closing a too slow client");
         metrics::counter!("pettysync_ws_slow_closed_total").increment(1);
         self.meter.0.slow.store(true, Ordering::Relaxed);
         let reason = (ws::CloseCode::Policy, "client too slow".to_owned());
@@ -301,7 +304,9 @@ impl UserSession {
             Ok(ClientMessage::Ping) => {
                 self.deliver(ctx, Outgoing::Frame(ServerMessage::Pong.frame()))
             }
-            Err(e) if e.is_data() => self.bad_request(ctx, quote(&e.to_string())),
+            Err(e) if e.is_data() => {
+                self.bad_request(ctx, quote(&e.to_string(), MAX_COMPLAINT_CHARS))
+            }
             Err(_) => self.bad_request(ctx, "not a JSON object".to_owned()),
         }
     }
@@ -334,16 +339,25 @@ impl UserSession {
                 self.watching.insert(pet_id);
                 match state {
                     Some(state) => Outgoing::State(pet_id, Arc::new(state)),
-                    None => error("internal_error", format!("the state of pet {pet_id} is unavailable; it follows with the next change")),
+                    None => {
+                        let message = format!("no state of pet {pet_id} yet; it follows");
+                        error("internal_error", message)
+                    }
                 }
             }
             Answer::Forbidden(id) => error(
                 "forbidden",
-                format!("pet {} does not exist or you may not see it", quote(&id)),
+                format!(
+                    "pet {} does not exist or you may not see it",
+                    quote(&id, MAX_QUOTE_CHARS)
+                ),
             ),
             Answer::Failed(id) => error(
                 "internal_error",
-                format!("could not subscribe to pet {}; try again", quote(&id)),
+                format!(
+                    "could not subscribe to pet {}; try again",
+                    quote(&id, MAX_QUOTE_CHARS)
+                ),
             ),
         };
         self.deliver(ctx, item);
@@ -472,5 +486,330 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for UserSession {
             ws::Message::Close(reason) => self.close(ctx, reason),
             ws::Message::Ping(_) | ws::Message::Pong(_) | ws::Message::Nop => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use actix::{Context, MessageResult};
+    use actix_web::error::PayloadError;
+    use actix_web::web::Bytes;
+    use futures_util::Stream;
+    use serde_json::{json, Value};
+    use sqlx::postgres::PgPoolOptions;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::actors::events::{Alert, AlertKind};
+    use crate::actors::hub::LIVE_GRACE;
+
+    /// Stands in for the collar registry: every pet is offline, live mode is ignored.
+    struct Registry;
+
+    impl Actor for Registry {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<GetPetState> for Registry {
+        type Result = MessageResult<GetPetState>;
+
+        fn handle(&mut self, _: GetPetState, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(LiveState::default())
+        }
+    }
+
+    impl Handler<crate::actors::events::SetLiveMode> for Registry {
+        type Result = ();
+
+        fn handle(&mut self, _: crate::actors::events::SetLiveMode, _: &mut Context<Self>) {}
+    }
+
+    const TEXT: u8 = 0x1;
+    const BINARY: u8 = 0x2;
+    const CLOSE: u8 = 0x8;
+    const PING: u8 = 0x9;
+
+    /// A client driving one session in-process: it feeds frames in, and takes the session's
+    /// bytes out (counting them as sent only while `reading`).
+    struct Client {
+        input: mpsc::UnboundedSender<Result<Bytes, PayloadError>>,
+        output: Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>,
+        session: Addr<UserSession>,
+        meter: SendMeter,
+        received: Vec<u8>,
+        reading: bool,
+    }
+
+    impl Client {
+        fn connect() -> Self {
+            let registry = Registry.start();
+            let hub = LiveHub::new(registry.clone().recipient(), LIVE_GRACE).start();
+            // Never connected: these tests stay clear of the database.
+            let pg = PgPoolOptions::new()
+                .connect_lazy("postgres://nobody@127.0.0.1:9/none")
+                .unwrap();
+            let links = SessionLinks {
+                hub,
+                pg,
+                states: registry.recipient(),
+            };
+            let session = UserSession::new(Viewer::User(UserId::new()), links);
+            let meter = session.meter();
+            let (input, mut rx) = mpsc::unbounded_channel();
+            let payload = stream::poll_fn(move |cx| rx.poll_recv(cx));
+            let (session, output) = ws::WebsocketContext::create_with_addr(session, payload);
+            Self {
+                input,
+                output: Box::pin(output),
+                session,
+                meter,
+                received: Vec::new(),
+                reading: true,
+            }
+        }
+
+        fn send_frame(&self, opcode: u8, payload: &[u8]) {
+            let mut frame = vec![0x80 | opcode];
+            match payload.len() {
+                n @ 0..=125 => frame.push(0x80 | n as u8),
+                n => {
+                    frame.push(0x80 | 126);
+                    frame.extend((n as u16).to_be_bytes());
+                }
+            }
+            // A zero mask leaves the payload as it is.
+            frame.extend([0; 4]);
+            frame.extend(payload);
+            self.input.send(Ok(Bytes::from(frame))).unwrap();
+        }
+
+        fn send(&self, message: Value) {
+            self.send_frame(TEXT, message.to_string().as_bytes());
+        }
+
+        /// Runs the session until it is idle; the frames it wrote meanwhile.
+        async fn frames(&mut self) -> Vec<(u8, Vec<u8>)> {
+            let mut idle = 0;
+            while idle < 20 {
+                tokio::task::yield_now().await;
+                match futures_util::poll!(self.output.next()) {
+                    Poll::Ready(Some(Ok(bytes))) => {
+                        if self.reading {
+                            self.meter.add_sent(bytes.len());
+                        }
+                        self.received.extend_from_slice(&bytes);
+                        idle = 0;
+                    }
+                    _ => idle += 1,
+                }
+            }
+            take_frames(&mut self.received)
+        }
+
+        /// The JSON messages among the frames written since the last call.
+        async fn messages(&mut self) -> Vec<Value> {
+            let frames = self.frames().await;
+            frames
+                .into_iter()
+                .filter(|(opcode, _)| *opcode == TEXT)
+                .map(|(_, payload)| serde_json::from_slice(&payload).unwrap())
+                .collect()
+        }
+
+        /// Lets the paused clock run `by`, in flush-sized steps so every timer gets its turn.
+        async fn wait(&mut self, by: Duration) -> Vec<(u8, Vec<u8>)> {
+            let mut frames = Vec::new();
+            let mut waited = Duration::ZERO;
+            while waited < by {
+                tokio::time::advance(FLUSH_INTERVAL).await;
+                waited += FLUSH_INTERVAL;
+                frames.extend(self.frames().await);
+            }
+            frames
+        }
+    }
+
+    /// Splits whole server frames off `buf`, checking each is as long as `wire_len` says.
+    fn take_frames(buf: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while buf.len() >= at + 2 {
+            let (len, header) = match buf[at + 1] & 0x7F {
+                126 => (u16::from_be_bytes([buf[at + 2], buf[at + 3]]) as usize, 4),
+                127 => (
+                    u64::from_be_bytes(buf[at + 2..at + 10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                n => (n as usize, 2),
+            };
+            assert_eq!(
+                header + len,
+                wire_len(len),
+                "the backlog must count exactly"
+            );
+            frames.push((buf[at] & 0x0F, buf[at + header..at + header + len].to_vec()));
+            at += header + len;
+        }
+        buf.drain(..at);
+        frames
+    }
+
+    fn close_code(frames: &[(u8, Vec<u8>)]) -> Option<(u16, String)> {
+        let (_, payload) = frames.iter().find(|(opcode, _)| *opcode == CLOSE)?;
+        let code = u16::from_be_bytes([payload[0], payload[1]]);
+        Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()))
+    }
+
+    /// An alert whose `details` make its frame about `bytes` long.
+    fn alert(at: i64, bytes: usize) -> SessionEvent {
+        SessionEvent::Alert(Arc::new(Alert {
+            id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+            kind: AlertKind::HeartRateHigh,
+            at,
+            details: json!({ "note": "x".repeat(bytes) }),
+            acknowledged_at: None,
+        }))
+    }
+
+    fn alert_times(messages: &[Value]) -> Vec<i64> {
+        messages
+            .iter()
+            .filter(|m| m["type"] == "alert")
+            .map(|m| m["alert"]["at"].as_i64().unwrap())
+            .collect()
+    }
+
+    #[actix::test]
+    async fn a_session_says_hello_and_answers_ping_with_pong() {
+        let mut client = Client::connect();
+        let hello = client.messages().await;
+        assert_eq!(hello.len(), 1);
+        assert_eq!(hello[0]["type"], "hello");
+        assert_eq!(hello[0]["heartbeat_s"], 20);
+        assert!(Uuid::parse_str(hello[0]["session_id"].as_str().unwrap()).is_ok());
+        client.send(json!({ "type": "ping" }));
+        assert_eq!(client.messages().await, vec![json!({ "type": "pong" })]);
+    }
+
+    #[actix::test]
+    async fn malformed_messages_get_bad_request_and_the_session_stays_open() {
+        let mut client = Client::connect();
+        client.messages().await;
+        client.send_frame(TEXT, b"nonsense");
+        client.send(json!({ "type": "dance" }));
+        client.send(json!({ "type": "subscribe" }));
+        client.send(json!({ "type": "subscribe", "pet_ids": vec!["x"; 101] }));
+        client.send_frame(BINARY, b"\x00\x01");
+        let errors = client.messages().await;
+        assert_eq!(errors.len(), 5);
+        for error in &errors {
+            assert_eq!(error["type"], "error");
+            assert_eq!(error["code"], "bad_request");
+        }
+        client.send(json!({ "type": "ping" }));
+        assert_eq!(client.messages().await, vec![json!({ "type": "pong" })]);
+    }
+
+    #[actix::test]
+    async fn an_id_that_is_not_a_uuid_is_forbidden_like_any_pet_not_ones_own() {
+        let mut client = Client::connect();
+        client.messages().await;
+        client.send(json!({ "type": "subscribe", "pet_ids": ["not-a-pet"] }));
+        let answer = client.messages().await;
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0]["code"], "forbidden");
+        assert_eq!(
+            answer[0]["message"],
+            "pet not-a-pet does not exist or you may not see it"
+        );
+    }
+
+    #[actix::test]
+    async fn an_alert_is_sent_as_the_protocol_shows_it() {
+        let mut client = Client::connect();
+        client.messages().await;
+        client.session.do_send(alert(7, 0));
+        let sent = client.messages().await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["type"], "alert");
+        assert!(sent[0]["pet_id"].is_string());
+        let mut fields: Vec<_> = sent[0]["alert"].as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(fields, ["at", "details", "id", "kind"]);
+        assert_eq!(sent[0]["alert"]["kind"], "heart_rate_high");
+    }
+
+    #[actix::test]
+    async fn alerts_for_a_client_that_stops_reading_are_held_back_then_sent_in_order() {
+        tokio::time::pause();
+        let mut client = Client::connect();
+        client.messages().await;
+        client.reading = false;
+        for at in 0..12 {
+            client.session.do_send(alert(at, 8 * 1024));
+        }
+        let before = alert_times(&client.messages().await);
+        assert!(before.len() < 12, "held back past the high-water mark");
+        client.meter.add_sent(usize::MAX / 2);
+        client.reading = true;
+        let frames = client.wait(FLUSH_INTERVAL * 2).await;
+        let after: Vec<Value> = frames
+            .iter()
+            .map(|(_, payload)| serde_json::from_slice(payload).unwrap())
+            .collect();
+        let all: Vec<i64> = before.into_iter().chain(alert_times(&after)).collect();
+        assert_eq!(all, (0..12).collect::<Vec<_>>());
+    }
+
+    #[actix::test]
+    async fn a_client_behind_for_too_long_is_closed_as_too_slow() {
+        tokio::time::pause();
+        let mut client = Client::connect();
+        client.messages().await;
+        client.reading = false;
+        for at in 0..10 {
+            client.session.do_send(alert(at, 8 * 1024));
+        }
+        client.frames().await;
+        let early = client
+            .wait(SLOW_CLIENT_TIMEOUT - Duration::from_secs(1))
+            .await;
+        assert_eq!(close_code(&early), None);
+        let late = client.wait(Duration::from_secs(2)).await;
+        assert_eq!(close_code(&late), Some((1008, "client too slow".into())));
+        assert!(client.meter.is_slow());
+    }
+
+    #[actix::test]
+    async fn too_many_held_back_alerts_close_the_session() {
+        tokio::time::pause();
+        let mut client = Client::connect();
+        client.messages().await;
+        client.reading = false;
+        for at in 0..10 {
+            client.session.do_send(alert(at, 8 * 1024));
+        }
+        for at in 0..=crate::actors::outbox::MAX_PENDING_ALERTS as i64 {
+            client.session.do_send(alert(at, 0));
+        }
+        let frames = client.frames().await;
+        assert_eq!(close_code(&frames), Some((1008, "client too slow".into())));
+    }
+
+    #[actix::test]
+    async fn a_client_that_answers_no_ping_is_closed() {
+        tokio::time::pause();
+        let mut client = Client::connect();
+        client.messages().await;
+        // Timers fire on the millisecond after their deadline: a step more.
+        let first = client.wait(HEARTBEAT_INTERVAL + FLUSH_INTERVAL).await;
+        assert!(first.iter().any(|(opcode, _)| *opcode == PING));
+        assert_eq!(close_code(&first), None);
+        let later = client.wait(CLIENT_TIMEOUT - HEARTBEAT_INTERVAL).await;
+        assert_eq!(close_code(&later).map(|(code, _)| code), Some(1008));
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, collars, error, geofences, health, pets, tracking};
+use super::{accounts, collars, error, geofences, health, live, pets, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use super::{accounts, collars, error, geofences, health, pets, tracking};
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,
         tracking::send_command, tracking::get_command,
+        live::create_ticket, live::connect,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security),

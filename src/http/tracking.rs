@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::events::{Alert, GetPetState, LiveState};
+use crate::actors::persistence::{integer, number};
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
@@ -138,13 +139,13 @@ async fn read_track(
             .and_then(|m| m.get_str("collar").ok())
             .unwrap_or("");
         // Belt and braces: a sample stored twice by a race still shows once.
-        if !seen.insert((collar.to_owned(), doc.get_i64("seq").unwrap_or(-1))) {
+        if !seen.insert((collar.to_owned(), integer(&doc, "seq"))) {
             continue;
         }
-        let (Ok(at), Ok(lat), Ok(lon)) = (
+        let (Ok(at), Some(lat), Some(lon)) = (
             doc.get_datetime("at"),
-            doc.get_f64("lat"),
-            doc.get_f64("lon"),
+            number(&doc, "lat"),
+            number(&doc, "lon"),
         ) else {
             continue;
         };
@@ -152,7 +153,7 @@ async fn read_track(
             at: at.timestamp_millis(),
             lat,
             lon,
-            acc: doc.get_f64("acc").ok(),
+            acc: number(&doc, "acc"),
         });
     }
     Ok(points)

@@ -136,27 +136,30 @@ pub struct FenceSetup {
     pub geometry: sqlx::types::Json<serde_json::Value>,
 }
 
+#[derive(sqlx::FromRow)]
+struct SetupRow {
+    serial: String,
+    pet_id: Option<PetId>,
+    interval_s: i32,
+    species: Option<String>,
+    hr_min: Option<i32>,
+    hr_max: Option<i32>,
+}
+
 /// The collar's setup; `None` when the serial was never provisioned.
 pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>, sqlx::Error> {
-    let row: Option<(
-        String,
-        Option<PetId>,
-        i32,
-        Option<String>,
-        Option<i32>,
-        Option<i32>,
-    )> = sqlx::query_as(
+    let row: Option<SetupRow> = sqlx::query_as(
         "SELECT c.serial, c.pet_id, c.interval_s, p.species, p.hr_min, p.hr_max
          FROM collars c LEFT JOIN pets p ON p.id = c.pet_id WHERE c.serial = $1",
     )
     .bind(serial)
     .fetch_optional(pg)
     .await?;
-    let Some((serial, pet_id, interval_s, species, hr_min, hr_max)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
     let fences =
-        match pet_id {
+        match row.pet_id {
             Some(pet) => sqlx::query_as(
                 "SELECT id, kind, geometry FROM geofences WHERE pet_id = $1 ORDER BY created_at",
             )
@@ -166,12 +169,12 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
             None => Vec::new(),
         };
     Ok(Some(CollarSetup {
-        serial,
-        pet_id,
-        interval_s,
-        species,
-        hr_min,
-        hr_max,
+        serial: row.serial,
+        pet_id: row.pet_id,
+        interval_s: row.interval_s,
+        species: row.species,
+        hr_min: row.hr_min,
+        hr_max: row.hr_max,
         fences,
     }))
 }

@@ -11,7 +11,6 @@ use actix_web::rt::time::timeout;
 use awc::error::{WsClientError, WsProtocolError};
 use awc::ws::{Frame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use mongodb::bson::{doc, Bson, Document};
 use reqwest::StatusCode;
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS};
 use secrecy::ExposeSecret;
@@ -95,8 +94,11 @@ impl CollarLink {
         let (command_tx, commands) = mpsc::unbounded_channel();
         let cmd_topic = format!("{prefix}/collars/{serial}/cmd");
         let task = {
-            let (acked, subscribed, cmd_topic) =
-                (Arc::clone(&acked), Arc::clone(&subscribed), cmd_topic.clone());
+            let (acked, subscribed, cmd_topic) = (
+                Arc::clone(&acked),
+                Arc::clone(&subscribed),
+                cmd_topic.clone(),
+            );
             actix_web::rt::spawn(async move {
                 loop {
                     match event_loop.poll().await {
@@ -109,8 +111,8 @@ impl CollarLink {
                         Ok(Event::Incoming(Packet::Publish(publish)))
                             if publish.topic == cmd_topic =>
                         {
-                            let command = serde_json::from_slice(&publish.payload)
-                                .unwrap_or_else(|_| {
+                            let command =
+                                serde_json::from_slice(&publish.payload).unwrap_or_else(|_| {
                                     Value::String(
                                         String::from_utf8_lossy(&publish.payload).into_owned(),
                                     )
@@ -130,12 +132,16 @@ impl CollarLink {
             .await
             .expect("the MQTT client takes a subscription");
         let subscribed = &subscribed;
-        poll_until("the broker to confirm the cmd subscription", SETTLE, || async move {
-            match subscribed.load(Ordering::SeqCst) {
-                0 => Err("no SUBACK yet".to_string()),
-                _ => Ok(()),
-            }
-        })
+        poll_until(
+            "the broker to confirm the cmd subscription",
+            SETTLE,
+            || async move {
+                match subscribed.load(Ordering::SeqCst) {
+                    0 => Err("no SUBACK yet".to_string()),
+                    _ => Ok(()),
+                }
+            },
+        )
         .await;
         CollarLink {
             serial: serial.to_string(),
@@ -180,17 +186,21 @@ impl CollarLink {
     /// Waits until the broker acknowledged (PUBACK) everything published so far.
     pub async fn flushed(&self) {
         let link = self;
-        poll_until("the broker to acknowledge every publish", SETTLE, || async move {
-            let (acked, published) = (
-                link.acked.load(Ordering::SeqCst),
-                link.published.load(Ordering::SeqCst),
-            );
-            if acked >= published {
-                Ok(())
-            } else {
-                Err(format!("{acked} of {published} acknowledged"))
-            }
-        })
+        poll_until(
+            "the broker to acknowledge every publish",
+            SETTLE,
+            || async move {
+                let (acked, published) = (
+                    link.acked.load(Ordering::SeqCst),
+                    link.published.load(Ordering::SeqCst),
+                );
+                if acked >= published {
+                    Ok(())
+                } else {
+                    Err(format!("{acked} of {published} acknowledged"))
+                }
+            },
+        )
         .await;
     }
 
@@ -199,7 +209,10 @@ impl CollarLink {
         match timeout(within, self.commands.recv()).await {
             Ok(Some(command)) => command,
             Ok(None) => panic!("the collar's MQTT event loop stopped"),
-            Err(_) => panic!("no command reached collar {} within {within:?}", self.serial),
+            Err(_) => panic!(
+                "no command reached collar {} within {within:?}",
+                self.serial
+            ),
         }
     }
 
@@ -278,7 +291,11 @@ impl TestCollar {
     /// A sample with a fix, taken now; `extra` (an object) adds or overrides fields.
     pub fn sample(&self, seq: u64, lat: f64, lon: f64, acc: f64, extra: Value) -> Value {
         let mut sample = self.reading(seq, extra.clone());
-        for (key, value) in [("lat", json!(lat)), ("lon", json!(lon)), ("acc", json!(acc))] {
+        for (key, value) in [
+            ("lat", json!(lat)),
+            ("lon", json!(lon)),
+            ("acc", json!(acc)),
+        ] {
             if extra.get(key).is_none() {
                 sample[key] = value;
             }
@@ -304,106 +321,6 @@ impl TestCollar {
     pub async fn send_raw(&self, channel: &str, payload: impl Into<Vec<u8>>) {
         self.link.send_raw(channel, payload).await;
     }
-}
-
-/// Waits until the pet's state (over HTTP) satisfies `accept`; returns it.
-pub async fn wait_for_state(
-    app: &TestApp,
-    user: &TestUser,
-    pet_id: &str,
-    what: &str,
-    accept: impl Fn(&Value) -> bool,
-) -> Value {
-    let accept = &accept;
-    poll_until(what, SETTLE, || async move {
-        let state = app.pet_state(user, pet_id).await;
-        if accept(&state) {
-            Ok(state)
-        } else {
-            Err(state.to_string())
-        }
-    })
-    .await
-}
-
-/// Waits until the state shows `sample` (its `ts`) as the newest one applied.
-pub async fn wait_for_sample_applied(
-    app: &TestApp,
-    user: &TestUser,
-    pet_id: &str,
-    sample: &Value,
-) -> Value {
-    let ts = sample["ts"].as_i64().expect("a sample has a ts");
-    wait_for_state(app, user, pet_id, "the state to show the sample", |state| {
-        state["last_seen"].as_i64() == Some(ts)
-    })
-    .await
-}
-
-/// Every document of `collection` matching `filter`.
-pub async fn documents(db: &mongodb::Database, collection: &str, filter: Document) -> Vec<Document> {
-    let mut cursor = db
-        .collection::<Document>(collection)
-        .find(filter)
-        .await
-        .unwrap_or_else(|e| panic!("reading {collection}: {e}"));
-    let mut found = Vec::new();
-    while cursor
-        .advance()
-        .await
-        .unwrap_or_else(|e| panic!("reading {collection}: {e}"))
-    {
-        found.push(
-            cursor
-                .deserialize_current()
-                .unwrap_or_else(|e| panic!("a {collection} document: {e}")),
-        );
-    }
-    found
-}
-
-/// The telemetry samples stored for a collar.
-pub async fn stored_samples(db: &mongodb::Database, serial: &str) -> Vec<Document> {
-    documents(db, "telemetry", doc! {"meta.collar": serial}).await
-}
-
-/// Waits until at least `count` samples of the collar are stored; returns them.
-pub async fn wait_for_stored_samples(
-    db: &mongodb::Database,
-    serial: &str,
-    count: usize,
-) -> Vec<Document> {
-    poll_until(
-        &format!("{count} samples of {serial} in MongoDB"),
-        SETTLE,
-        || async move {
-            let samples = stored_samples(db, serial).await;
-            if samples.len() >= count {
-                Ok(samples)
-            } else {
-                Err(format!("{} stored", samples.len()))
-            }
-        },
-    )
-    .await
-}
-
-/// An integer field however BSON typed it.
-pub fn int_field(document: &Document, key: &str) -> Option<i64> {
-    match document.get(key)? {
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Int64(n) => Some(*n),
-        Bson::Double(n) if n.fract() == 0.0 => Some(*n as i64),
-        _ => None,
-    }
-}
-
-/// The `seq` of each stored sample.
-pub fn seqs(samples: &[Document]) -> Vec<i64> {
-    samples
-        .iter()
-        .map(|sample| int_field(sample, "seq").unwrap_or_else(|| panic!("no seq in {sample}")))
-        .collect()
 }
 
 /// awc's framed connection, named by what it does (its type is not exported).
@@ -483,7 +400,10 @@ impl LiveSocket {
             }
             let frame = match timeout(left, self.framed.next()).await {
                 Err(_) => return None,
-                Ok(None) => panic!("the server closed the WebSocket; unread: {:?}", self.pending),
+                Ok(None) => panic!(
+                    "the server closed the WebSocket; unread: {:?}",
+                    self.pending
+                ),
                 Ok(Some(Err(e))) => panic!("WebSocket protocol error: {e}"),
                 Ok(Some(Ok(frame))) => frame,
             };
@@ -528,13 +448,21 @@ impl LiveSocket {
                 self.pending.push_back(frame);
             }
         }
-        panic!("no {what} within {within:?}; other frames: {:?}", self.pending)
+        panic!(
+            "no {what} within {within:?}; other frames: {:?}",
+            self.pending
+        )
     }
 
     /// The next frame of `kind` (`state`, `alert`, `error`, `pong`, …).
     pub async fn next_of_type(&mut self, kind: &str, within: Duration) -> Value {
-        self.take(&format!("`{kind}` frame"), within, |f| f["type"] == kind, |_| false)
-            .await
+        self.take(
+            &format!("`{kind}` frame"),
+            within,
+            |f| f["type"] == kind,
+            |_| false,
+        )
+        .await
     }
 
     /// The next `state` of `pet_id` that `accept` likes; older states of it are skipped.
@@ -571,10 +499,32 @@ impl LiveSocket {
 
     /// Fails if a frame of `kind` is kept or arrives within `window`.
     pub async fn expect_no_frame_of_type(&mut self, kind: &str, window: Duration) {
+        self.expect_no_frame(&format!("`{kind}` frame"), window, |f| f["type"] == kind)
+            .await;
+    }
+
+    /// Fails if an alert of one of `kinds` for `pet_id` is kept or arrives within `window`.
+    pub async fn expect_no_alert(&mut self, pet_id: &str, kinds: &[&str], window: Duration) {
+        let unwanted = |f: &Value| {
+            f["type"] == "alert"
+                && f["pet_id"] == pet_id
+                && kinds.iter().any(|kind| f["alert"]["kind"] == *kind)
+        };
+        self.expect_no_frame(&format!("{kinds:?} alert"), window, unwanted)
+            .await;
+    }
+
+    /// Fails if a frame that `unwanted` picks is kept or arrives within `window`.
+    pub async fn expect_no_frame(
+        &mut self,
+        what: &str,
+        window: Duration,
+        unwanted: impl Fn(&Value) -> bool,
+    ) {
         let until = Instant::now() + window;
         loop {
-            if let Some(frame) = self.pending.iter().find(|f| f["type"] == kind) {
-                panic!("unexpected `{kind}` frame: {frame}");
+            if let Some(frame) = self.pending.iter().find(|f| unwanted(f)) {
+                panic!("unexpected {what}: {frame}");
             }
             match self.read(until).await {
                 Some(frame) => self.pending.push_back(frame),

@@ -4,6 +4,7 @@
 mod auth;
 mod authz;
 mod cli;
+mod collar;
 mod collars;
 mod errors;
 mod geofences;
@@ -11,3 +12,4 @@ mod health;
 mod helpers;
 mod members;
 mod pets;
+mod realtime;
