@@ -103,7 +103,7 @@ impl Application {
                 move |registry| CollarOutputs {
                     hub: hub.recipient(),
                     alerts: alerts.recipient(),
-                    registry,
+                    registry: registry.recipient(),
                     redis,
                 }
             },

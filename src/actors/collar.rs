@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::alerts::RaiseAlert;
 use super::events::{ActivityState, AlertKind, Battery, LiveState, Location, StateChanged, Vitals};
-use super::registry::{CollarRegistry, Deregister};
+use super::registry::Deregister;
 use super::rules::{
     default_hr_band, BatteryRule, Crossing, FenceTracker, FixPlacement, HeartRateRule, OfflineRule,
 };
@@ -59,7 +59,7 @@ pub struct Snapshot {
 pub struct CollarOutputs {
     pub hub: Recipient<StateChanged>,
     pub alerts: Recipient<RaiseAlert>,
-    pub registry: Addr<CollarRegistry>,
+    pub registry: Recipient<Deregister>,
     pub redis: Redis,
 }
 
@@ -499,5 +499,191 @@ impl Handler<GetState> for CollarActor {
 
     fn handle(&mut self, _: GetState, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.snap.state.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    /// Collects what a collar actor sends out.
+    #[derive(Default)]
+    struct Recorder {
+        alerts: Vec<RaiseAlert>,
+        states: usize,
+    }
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RaiseAlert> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: RaiseAlert, _: &mut Context<Self>) {
+            self.alerts.push(msg);
+        }
+    }
+
+    impl Handler<StateChanged> for Recorder {
+        type Result = ();
+        fn handle(&mut self, _: StateChanged, _: &mut Context<Self>) {
+            self.states += 1;
+        }
+    }
+
+    impl Handler<Deregister> for Recorder {
+        type Result = ();
+        fn handle(&mut self, _: Deregister, _: &mut Context<Self>) {}
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<AlertKind>")]
+    struct Kinds;
+
+    impl Handler<Kinds> for Recorder {
+        type Result = MessageResult<Kinds>;
+        fn handle(&mut self, _: Kinds, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(self.alerts.iter().map(|a| a.kind).collect())
+        }
+    }
+
+    fn setup(interval_s: i32) -> CollarSetup {
+        CollarSetup {
+            serial: "TEST-1".into(),
+            pet_id: Some(PetId::new()),
+            interval_s,
+            species: Some("dog".into()),
+            hr_min: None,
+            hr_max: None,
+            fences: Vec::new(),
+        }
+    }
+
+    fn collar(recorder: &Addr<Recorder>, interval_s: i32) -> Addr<CollarActor> {
+        let settings_redis = crate::config::Settings {
+            redis_url: SecretString::from("redis://127.0.0.1:1/0".to_owned()),
+            ..crate::config::Settings::load().expect("default settings load")
+        };
+        let outputs = CollarOutputs {
+            hub: recorder.clone().recipient(),
+            alerts: recorder.clone().recipient(),
+            registry: recorder.clone().recipient(),
+            redis: Redis::new(&settings_redis).expect("a lazy pool"),
+        };
+        CollarActor::new(setup(interval_s), Vec::new(), None, false, outputs).start()
+    }
+
+    fn sample(seq: u64) -> Sample {
+        Sample {
+            seq,
+            ts_ms: now_ms(),
+            fix: None,
+            hr: Some(90),
+            steps: None,
+            act: None,
+            bat: Some(80),
+            temp: None,
+        }
+    }
+
+    /// Lets the actors run everything that is ready without moving the paused clock.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[actix::test]
+    async fn silence_for_three_intervals_raises_one_offline_alert() {
+        tokio::time::pause();
+        let recorder = Recorder::default().start();
+        let collar = collar(&recorder, 300);
+        collar
+            .send(Telemetry {
+                samples: vec![sample(1)],
+            })
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(899)).await;
+        settle().await;
+        assert!(
+            recorder.send(Kinds).await.unwrap().is_empty(),
+            "not before 3 × 300 s"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        settle().await;
+        assert_eq!(
+            recorder.send(Kinds).await.unwrap(),
+            vec![AlertKind::CollarOffline]
+        );
+        assert!(!collar.send(GetState).await.unwrap().online);
+        // Quiet for IDLE_STOP_AFTER and offline: the actor stops at its next idle check.
+        tokio::time::advance(IDLE_STOP_AFTER + IDLE_CHECK).await;
+        settle().await;
+        assert_eq!(
+            recorder.send(Kinds).await.unwrap().len(),
+            1,
+            "once until it speaks again"
+        );
+        assert!(
+            !collar.connected(),
+            "an offline collar's actor stops when idle"
+        );
+    }
+
+    #[actix::test]
+    async fn a_message_before_the_deadline_keeps_the_collar_online() {
+        tokio::time::pause();
+        let recorder = Recorder::default().start();
+        let collar = collar(&recorder, 300);
+        for seq in 1..=5 {
+            collar
+                .send(Telemetry {
+                    samples: vec![sample(seq)],
+                })
+                .await
+                .unwrap();
+            tokio::time::advance(Duration::from_secs(600)).await;
+            settle().await;
+        }
+        assert!(recorder.send(Kinds).await.unwrap().is_empty());
+        assert!(collar.send(GetState).await.unwrap().online);
+    }
+
+    #[actix::test]
+    async fn live_mode_shortens_the_silence_allowed() {
+        tokio::time::pause();
+        let recorder = Recorder::default().start();
+        let collar = collar(&recorder, 300);
+        collar
+            .send(Telemetry {
+                samples: vec![sample(1)],
+            })
+            .await
+            .unwrap();
+        collar.send(LiveModeChanged { live: true }).await.unwrap();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        settle().await;
+        assert_eq!(
+            recorder.send(Kinds).await.unwrap(),
+            vec![AlertKind::CollarOffline]
+        );
+    }
+
+    #[actix::test]
+    async fn an_alert_is_only_raised_for_a_paired_collar() {
+        let recorder = Recorder::default().start();
+        let collar = collar(&recorder, 300);
+        let low = Sample {
+            bat: Some(10),
+            ..sample(1)
+        };
+        collar.send(Telemetry { samples: vec![low] }).await.unwrap();
+        settle().await;
+        assert_eq!(
+            recorder.send(Kinds).await.unwrap(),
+            vec![AlertKind::BatteryLow]
+        );
     }
 }
