@@ -43,6 +43,21 @@ pub struct Settings {
     pub hot_retention_days: u32,
     /// Seconds a pet stays in live mode after its last watcher leaves.
     pub live_grace_s: u64,
+    /// Largest image a post may carry (jpeg, png, webp), in bytes.
+    pub max_image_bytes: u64,
+    /// Largest video a post may carry (mp4), in bytes.
+    pub max_video_bytes: u64,
+    /// Lifetime of a presigned upload URL, in seconds.
+    pub upload_url_ttl_s: u64,
+    /// Lifetime of a presigned media download URL in post responses, in seconds.
+    pub media_url_ttl_s: u64,
+    /// Authors with more followers than this are merged into feeds at read time instead of
+    /// fanned out to every follower's timeline.
+    pub feed_fanout_max_followers: u64,
+    /// The same alert kind for the same pet within this many seconds pushes once.
+    pub push_dedupe_window_s: u64,
+    /// Most pushes one user gets per hour; the rest are stored as notifications only.
+    pub push_rate_limit_per_hour: u32,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -86,6 +101,13 @@ struct Defaults {
     public_url: &'static str,
     hot_retention_days: u32,
     live_grace_s: u64,
+    max_image_bytes: u64,
+    max_video_bytes: u64,
+    upload_url_ttl_s: u64,
+    media_url_ttl_s: u64,
+    feed_fanout_max_followers: u64,
+    push_dedupe_window_s: u64,
+    push_rate_limit_per_hour: u32,
     log: &'static str,
     log_format: LogFormat,
 }
@@ -102,6 +124,13 @@ const DEFAULTS: Defaults = Defaults {
     public_url: "http://127.0.0.1:8080",
     hot_retention_days: 30,
     live_grace_s: 30,
+    max_image_bytes: 10_000_000,
+    max_video_bytes: 100_000_000,
+    upload_url_ttl_s: 900,
+    media_url_ttl_s: 3600,
+    feed_fanout_max_followers: 10_000,
+    push_dedupe_window_s: 600,
+    push_rate_limit_per_hour: 60,
     log: "info",
     log_format: LogFormat::Text,
 };
@@ -156,6 +185,18 @@ impl Settings {
             if let Some(endpoint) = endpoint {
                 url::Url::parse(endpoint)
                     .map_err(|_| ConfigError::new(name, "expected an absolute URL"))?;
+            }
+        }
+        for (name, value) in [
+            ("PETTYSYNC_UPLOAD_URL_TTL_S", self.upload_url_ttl_s),
+            ("PETTYSYNC_MEDIA_URL_TTL_S", self.media_url_ttl_s),
+        ] {
+            // SigV4 presigned URLs live at most seven days.
+            if !(1..=7 * 24 * 3600).contains(&value) {
+                return Err(ConfigError::new(
+                    name,
+                    "must be between 1 and 604800 seconds",
+                ));
             }
         }
         if self.hot_retention_days == 0 {

@@ -16,8 +16,10 @@ use tokio::task::JoinHandle;
 
 use crate::actors::alerts::AlertSupervisor;
 use crate::actors::collar::CollarOutputs;
-use crate::actors::events::GetPetState;
+use crate::actors::events::{GetPetState, SocialEvent};
+use crate::actors::feed::FeedFanout;
 use crate::actors::hub::LiveHub;
+use crate::actors::notifications::NotificationSupervisor;
 use crate::actors::persistence::{Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
 use crate::auth::JwtKeys;
@@ -90,9 +92,14 @@ impl Application {
         // first, hand its address to the registry, then run the hub in it.
         let hub_context = actix::Context::<LiveHub>::new();
         let hub_addr = hub_context.address();
+        let notifications =
+            NotificationSupervisor::start(pg.clone(), sns.clone(), redis.clone(), &settings);
+        let feed = FeedFanout::start(pg.clone(), redis.clone(), &settings);
         let alerts = {
-            let (pg, hub) = (pg.clone(), hub_addr.clone());
-            Supervisor::start(move |_| AlertSupervisor::new(pg, hub.recipient()))
+            let (pg, hub, notifications) = (pg.clone(), hub_addr.clone(), notifications.clone());
+            Supervisor::start(move |_| {
+                AlertSupervisor::new(pg, vec![hub.recipient(), notifications.recipient()])
+            })
         };
         let registry = CollarRegistry::new(
             pg.clone(),
@@ -132,6 +139,7 @@ impl Application {
         );
         let pipeline_task = tokio::spawn(pipeline.run(messages, stop_rx));
 
+        let (dependencies_s3, dependencies_sns) = (s3.clone(), sns.clone());
         let dependencies = Dependencies {
             pg: pg.clone(),
             mongo: mongo.clone(),
@@ -161,6 +169,11 @@ impl Application {
             }),
             hub: web::Data::new(hub),
             state_source: web::Data::new(state_source),
+            settings: web::Data::new(settings.clone()),
+            feed: web::Data::new(feed),
+            social_events: web::Data::new(notifications.recipient()),
+            s3: web::Data::new(dependencies_s3),
+            sns: web::Data::new(dependencies_sns),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -227,6 +240,11 @@ struct AppData {
     actors: web::Data<Actors>,
     hub: web::Data<Addr<LiveHub>>,
     state_source: web::Data<Recipient<GetPetState>>,
+    settings: web::Data<Settings>,
+    feed: web::Data<Addr<FeedFanout>>,
+    social_events: web::Data<Recipient<SocialEvent>>,
+    s3: web::Data<aws_sdk_s3::Client>,
+    sns: web::Data<aws_sdk_sns::Client>,
 }
 
 impl AppData {
@@ -241,7 +259,12 @@ impl AppData {
             .app_data(self.commands.clone())
             .app_data(self.actors.clone())
             .app_data(self.hub.clone())
-            .app_data(self.state_source.clone());
+            .app_data(self.state_source.clone())
+            .app_data(self.settings.clone())
+            .app_data(self.feed.clone())
+            .app_data(self.social_events.clone())
+            .app_data(self.s3.clone())
+            .app_data(self.sns.clone());
     }
 }
 

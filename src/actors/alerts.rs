@@ -32,13 +32,14 @@ pub struct RaiseAlert {
 
 pub struct AlertSupervisor {
     pg: PgPool,
-    delivered: Recipient<AlertStored>,
+    /// Everyone a stored alert goes to: the live hub and the notification supervisor.
+    delivered: Vec<Recipient<AlertStored>>,
     queue: std::collections::VecDeque<RaiseAlert>,
     in_flight: usize,
 }
 
 impl AlertSupervisor {
-    pub fn new(pg: PgPool, delivered: Recipient<AlertStored>) -> Self {
+    pub fn new(pg: PgPool, delivered: Vec<Recipient<AlertStored>>) -> Self {
         Self {
             pg,
             delivered,
@@ -73,10 +74,13 @@ impl AlertSupervisor {
                     Ok((alert, recipients)) => {
                         metrics::counter!("pettysync_alerts_total", "kind" => alert.kind.as_str())
                             .increment(1);
-                        actor.delivered.do_send(AlertStored {
+                        let stored = AlertStored {
                             alert: std::sync::Arc::new(alert),
                             recipients,
-                        });
+                        };
+                        for recipient in &actor.delivered {
+                            recipient.do_send(stored.clone());
+                        }
                     }
                     Err(error) => {
                         metrics::counter!("pettysync_alerts_failed_total").increment(1);

@@ -147,3 +147,35 @@ pub struct GetPetState {
     /// The pet; the caller has already checked the right to see it.
     pub pet_id: PetId,
 }
+
+/// What happened on the social side that someone should hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocialKind {
+    Follow,
+    Like,
+    Comment,
+}
+
+impl SocialKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Follow => "follow",
+            Self::Like => "like",
+            Self::Comment => "comment",
+        }
+    }
+}
+
+/// A social event to notify someone of (HTTP handlers → notification supervisor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SocialEvent {
+    pub kind: SocialKind,
+    /// Who did it (the new follower, the liker, the commenter).
+    pub actor: UserId,
+    /// Who hears about it (the followee, the post's author); never the actor themselves.
+    pub recipient: UserId,
+    /// Kind-specific facts for the notification's `data` (post id, comment id, names).
+    pub data: serde_json::Value,
+}

@@ -5,7 +5,9 @@
 pub mod alerts;
 pub mod collar;
 pub mod events;
+pub mod feed;
 pub mod hub;
+pub mod notifications;
 pub mod outbox;
 pub mod persistence;
 pub mod registry;

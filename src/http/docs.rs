@@ -6,7 +6,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, collars, error, geofences, health, live, pets, tracking};
+use super::{
+    accounts, collars, error, feed, geofences, health, live, notifications, pets, posts, social,
+    tracking,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +24,12 @@ use super::{accounts, collars, error, geofences, health, live, pets, tracking};
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,
         tracking::send_command, tracking::get_command,
         live::create_ticket, live::connect,
+        notifications::register_device, notifications::list_devices, notifications::delete_device,
+        notifications::list_notifications, notifications::read_notification,
+        posts::create_post, posts::publish_post, posts::get_post, posts::delete_post, posts::user_posts,
+        social::follow, social::unfollow, social::like, social::unlike,
+        social::create_comment, social::list_comments,
+        feed::get_feed,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security),

@@ -137,10 +137,7 @@ async fn list_fences(
     let page = Page::try_from(query.into_inner())?;
     let rows = geofences::list(&pg, pet_id, &page).await?;
     let paged = page.finish(rows, |row| (row.created_at, row.id.0));
-    Ok(HttpResponse::Ok().json(Paged {
-        items: paged.items.into_iter().map(FenceView::from).collect(),
-        next_cursor: paged.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(paged.map(FenceView::from)))
 }
 
 /// Changes a fence (owner or family).

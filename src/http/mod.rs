@@ -5,13 +5,17 @@ pub mod authz;
 pub mod collars;
 pub mod docs;
 pub mod error;
+pub mod feed;
 pub mod geofences;
 pub mod health;
 pub mod json;
 pub mod live;
 pub mod middleware;
+pub mod notifications;
 pub mod pagination;
 pub mod pets;
+pub mod posts;
+pub mod social;
 pub mod tracking;
 
 use actix_web::web;
@@ -36,6 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(geofences::configure)
     .configure(tracking::configure)
     .configure(live::configure)
+    .configure(posts::configure)
+    .configure(social::configure)
+    .configure(feed::configure)
+    .configure(notifications::configure)
     .default_service(web::to(not_found));
 }
 

@@ -99,6 +99,16 @@ pub struct Paged<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Paged<T> {
+    /// The same page with each item turned into its API view.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
 fn encode((at, id): (DateTime<Utc>, Uuid)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", at.timestamp_micros(), id))
 }

@@ -204,10 +204,7 @@ async fn list_pets(
     let page = Page::try_from(query.into_inner())?;
     let rows = pets::list(&pg, caller.id, &page).await?;
     let paged = page.finish(rows, |row| (row.created_at, row.id.0));
-    Ok(HttpResponse::Ok().json(Paged {
-        items: paged.items.into_iter().map(PetView::from).collect(),
-        next_cursor: paged.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(paged.map(PetView::from)))
 }
 
 /// One pet.
@@ -353,10 +350,7 @@ async fn list_members(
     let page = Page::try_from(query.into_inner())?;
     let rows = pets::list_members(&pg, pet_id, &page).await?;
     let paged = page.finish(rows, |row| (row.created_at, row.user_id.0));
-    Ok(HttpResponse::Ok().json(Paged {
-        items: paged.items.into_iter().map(MemberView::from).collect(),
-        next_cursor: paged.next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(paged.map(MemberView::from)))
 }
 
 /// Removes a member: the owner may remove anyone, a member only themselves.

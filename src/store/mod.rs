@@ -3,8 +3,12 @@
 pub mod accounts;
 pub mod alerts;
 pub mod collars;
+pub mod feed;
 pub mod geofences;
+pub mod notifications;
 pub mod pets;
+pub mod posts;
+pub mod social;
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The real-time benchmark (benches/realtime.rs) against real services: starts (installing if
+# needed) PostgreSQL, Redis, Mosquitto and the MongoDB wire server, raises the open-file limit
+# for the WebSockets, builds the benchmark in release mode (at low priority: the machine may be
+# shared) and runs it. The benchmark starts its own private Mosquitto; it prints the broker's
+# QoS 1 baseline, the server's ingest rate, publish → WebSocket latency and memory per idle
+# collar actor, with where the CPU went.
+#
+# Usage: scripts/bench.sh [--quick]
+#   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
+#             collars), about a minute; the default full run takes a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/services.sh up)"
+
+# 10 000 WebSockets: the server holds one end of each; the benchmark's client process the other.
+wanted=65536
+if ! ulimit -n "$wanted" 2>/dev/null; then
+    hard=$(ulimit -Hn)
+    if [[ $hard != unlimited ]] && ((hard < wanted)); then
+        echo "bench.sh: cannot raise the open-file limit to $wanted; using the hard limit $hard" >&2
+        ulimit -n "$hard"
+    fi
+fi
+
+# Each run makes its own PostgreSQL and MongoDB database and Redis key prefix; drop them
+# (this run's afterwards, and any an interrupted run left behind).
+drop_bench_data() {
+    psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pettysync\_bench\_%'" 2>/dev/null |
+        while read -r db; do
+            psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
+        done
+    python3 - <<'PY' || echo "bench.sh: could not drop old MongoDB bench databases" >&2
+import pymongo
+client = pymongo.MongoClient("mongodb://127.0.0.1:27017", serverSelectionTimeoutMS=3000)
+for name in client.list_database_names():
+    if name.startswith("pettysync_bench_"):
+        client.drop_database(name)
+PY
+    if command -v redis-cli >/dev/null; then
+        redis-cli -h 127.0.0.1 --scan --pattern 'pettysync:bench:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null || true
+    fi
+}
+drop_bench_data
+
+nice -n 10 cargo bench --bench realtime --no-run
+status=0
+cargo bench --bench realtime -- "$@" || status=$?
+drop_bench_data
+exit "$status"
