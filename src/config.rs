@@ -58,6 +58,12 @@ pub struct Settings {
     pub push_dedupe_window_s: u64,
     /// Most pushes one user gets per hour; the rest are stored as notifications only.
     pub push_rate_limit_per_hour: u32,
+    /// Longest a share link may live, in seconds.
+    pub share_max_expiry_s: u64,
+    /// H3 resolution an `approximate` share link snaps positions to (8: cells of ~0.7 km²).
+    pub share_h3_resolution: u8,
+    /// Map tile URL template of the web pages (`{z}/{x}/{y}`); empty draws on a plain background.
+    pub map_tile_url: String,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -108,6 +114,9 @@ struct Defaults {
     feed_fanout_max_followers: u64,
     push_dedupe_window_s: u64,
     push_rate_limit_per_hour: u32,
+    share_max_expiry_s: u64,
+    share_h3_resolution: u8,
+    map_tile_url: &'static str,
     log: &'static str,
     log_format: LogFormat,
 }
@@ -131,6 +140,9 @@ const DEFAULTS: Defaults = Defaults {
     feed_fanout_max_followers: 10_000,
     push_dedupe_window_s: 600,
     push_rate_limit_per_hour: 60,
+    share_max_expiry_s: 30 * 24 * 3600,
+    share_h3_resolution: 8,
+    map_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
     log: "info",
     log_format: LogFormat::Text,
 };
@@ -198,6 +210,9 @@ impl Settings {
                     "must be between 1 and 604800 seconds",
                 ));
             }
+        }
+        if self.share_h3_resolution > 15 {
+            return Err(ConfigError::new("PETTYSYNC_SHARE_H3_RESOLUTION", "must be 0 to 15"));
         }
         if self.hot_retention_days == 0 {
             return Err(ConfigError::new(
