@@ -1468,6 +1468,7 @@ async fn latency(
     if let Some(metrics) = scrape(http, &ctx.server).await {
         let slow = metric_sum(&metrics, "pettysync_ws_slow_closed_total").unwrap_or(0.0);
         println!("  sessions the server closed as too slow: {slow}");
+        print_failed_acks(&metrics);
     }
     for figure in figures.into_iter().flatten() {
         if figure.target_rate == plan.rate {
@@ -2003,12 +2004,16 @@ fn last_seen(frame: &[u8]) -> Option<i64> {
 
 #[derive(Debug, Clone, Copy)]
 struct MemoryFigure {
-    per_actor: f64,
-    collars: usize,
+    /// RSS growth of the second half over the actors it added: the cost of one more actor.
+    marginal: f64,
+    /// RSS growth over all K: includes one-time growth (pools, maps doubling).
+    overall: f64,
+    collars: u64,
     complete: bool,
 }
 
-/// K unpaired collars send one sample each; RSS growth over K is the cost of an idle actor.
+/// K unpaired collars send one sample each, in two halves; the RSS growth per new actor is
+/// the cost of an idle collar actor.
 async fn memory(
     ctx: &Ctx,
     publishers: &[Publisher],
@@ -2028,22 +2033,140 @@ async fn memory(
         "memory: provisioning {} more collars (not paired) directly in PostgreSQL",
         grouped(k as u64)
     ));
-    let pg = match sqlx::postgres::PgPoolOptions::new()
+    let run = &ctx.server.database["pettysync_bench_".len()..][..8];
+    let serials: Vec<String> = (0..k).map(|i| format!("IDLE-{run}-{i:05}")).collect();
+    if let Err(error) = provision(ctx, &serials, deadline).await {
+        summary.fail(format!("memory: provisioning: {error}"));
+        return;
+    }
+    // Everything the bench itself keeps for these collars exists before the first reading.
+    let mut collars: Vec<Collar> = serials
+        .iter()
+        .enumerate()
+        .map(|(i, serial)| {
+            Collar::new(
+                i as u32,
+                serial,
+                String::new(),
+                &ctx.server.prefix,
+                home_of(i),
+            )
+        })
+        .collect();
+    let second = deal(collars.split_off(k / 2));
+    let first = deal(collars);
+    let actors_before = collar_actors(http, &ctx.server).await.unwrap_or(0.0) as u64;
+    let stored_before = stored_count(telemetry).await.unwrap_or(0);
+    let Some(rss_before) = settled_rss().await else {
+        summary.fail("memory: /proc/self/status has no VmRSS".to_owned());
+        return;
+    };
+    clock.say(format!(
+        "memory: {} collar actors running, RSS {:.1} MiB; starting {} more in two halves",
+        grouped(actors_before),
+        mib(rss_before),
+        grouped(k as u64)
+    ));
+    let mut readings = Vec::new();
+    let mut complete = true;
+    for (half, hands) in [first, second].into_iter().enumerate() {
+        let count: usize = hands.iter().map(Vec::len).sum();
+        let started = Instant::now();
+        let tasks: Vec<_> = hands
+            .into_iter()
+            .enumerate()
+            .map(|(p, hand)| {
+                let count = hand.len();
+                tokio::spawn(burst(
+                    publishers[p].client.clone(),
+                    hand,
+                    count,
+                    1000 + p as u64,
+                ))
+            })
+            .collect();
+        let started_so_far = readings.last().map_or(0, |(actors, _)| *actors) + count as u64;
+        let (actors, stored, done) = wait_for_actors(
+            http,
+            &ctx.server,
+            telemetry,
+            actors_before + started_so_far,
+            stored_before + started_so_far,
+            deadline,
+        )
+        .await;
+        let took = started.elapsed();
+        if let Err(error) = join_hands(tasks).await {
+            summary.fail(format!("memory: {error:#}"));
+        }
+        let added = actors.saturating_sub(actors_before);
+        let rss = settled_rss().await.unwrap_or(rss_before);
+        if done {
+            clock.say(format!(
+                "memory: half {}: {} new collar actors started and their samples stored in {:.1} s \
+                 ({:.0} cold collars/s); RSS {:.1} MiB",
+                half + 1,
+                grouped(count as u64),
+                took.as_secs_f64(),
+                count as f64 / took.as_secs_f64(),
+                mib(rss)
+            ));
+        } else {
+            clock.say(format!(
+                "memory: half {}: timed out: {} of {} new actors, {} of {} samples stored",
+                half + 1,
+                grouped(added),
+                grouped(started_so_far),
+                grouped(stored.saturating_sub(stored_before)),
+                grouped(started_so_far)
+            ));
+        }
+        readings.push((added, rss));
+        if !done {
+            complete = false;
+            break;
+        }
+    }
+    let Some(&(added, rss_after)) = readings.last() else {
+        return;
+    };
+    let overall = rss_after.saturating_sub(rss_before) as f64 / added.max(1) as f64;
+    let marginal = match readings.as_slice() {
+        [(half, rss_half), (all, rss_all)] if all > half => {
+            rss_all.saturating_sub(*rss_half) as f64 / (all - half) as f64
+        }
+        _ => overall,
+    };
+    println!(
+        "  RSS growth per new idle collar actor: {marginal:.0} bytes over the second half, \
+         {overall:.0} bytes over all {} (malloc_trim before each reading)",
+        grouped(added)
+    );
+    println!(
+        "  this counts the actor, its mailbox and timers, its entries in the registry's and the \
+         pipeline's maps, and its live state; it is an upper bound (allocator slack, pools that grew)"
+    );
+    if let Some(metrics) = scrape(http, &ctx.server).await {
+        print_failed_acks(&metrics);
+    }
+    summary.memory = Some(MemoryFigure {
+        marginal,
+        overall,
+        collars: added,
+        complete,
+    });
+}
+
+/// Provisions `serials` straight in PostgreSQL, a few at a time.
+async fn provision(ctx: &Ctx, serials: &[String], deadline: Instant) -> Result<(), String> {
+    let pg = sqlx::postgres::PgPoolOptions::new()
         .max_connections(SETUP_IN_FLIGHT as u32)
         .connect(ctx.server.settings.database_url.expose_secret())
         .await
-    {
-        Ok(pg) => pg,
-        Err(error) => {
-            summary.fail(format!("memory: PostgreSQL: {error}"));
-            return;
-        }
-    };
-    let run = &ctx.server.database["pettysync_bench_".len()..][..8];
-    let serials: Vec<String> = (0..k).map(|i| format!("IDLE-{run}-{i:05}")).collect();
+        .map_err(|e| e.to_string())?;
     let provisioned = tokio::time::timeout_at(
         deadline.into(),
-        stream::iter(serials.clone())
+        stream::iter(serials.to_vec())
             .map(|serial| {
                 let pg = pg.clone();
                 async move {
@@ -2058,110 +2181,47 @@ async fn memory(
             .buffer_unordered(SETUP_IN_FLIGHT)
             .collect::<Vec<Result<(), String>>>(),
     )
-    .await;
-    let Ok(provisioned) = provisioned else {
-        summary.fail("memory: provisioning timed out".to_owned());
-        return;
-    };
-    if let Some(Err(error)) = provisioned.iter().find(|r| r.is_err()) {
-        summary.fail(format!("memory: provisioning failed: {error}"));
-        return;
-    }
+    .await
+    .map_err(|_| "timed out".to_owned())?;
     pg.close().await;
+    provisioned.into_iter().collect()
+}
 
-    // Everything the bench itself keeps for these collars exists before the first reading.
-    let hands = deal(
-        serials
-            .iter()
-            .enumerate()
-            .map(|(i, serial)| {
-                Collar::new(
-                    i as u32,
-                    serial,
-                    String::new(),
-                    &ctx.server.prefix,
-                    home_of(i),
-                )
-            })
-            .collect(),
-    );
-    let actors_before = collar_actors(http, &ctx.server).await.unwrap_or(0.0) as u64;
-    let stored_before = stored_count(telemetry).await.unwrap_or(0);
-    release_free_memory();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = rss_bytes();
-    let started = Instant::now();
-    let tasks: Vec<_> = hands
-        .into_iter()
-        .enumerate()
-        .map(|(p, hand)| {
-            let count = hand.len();
-            tokio::spawn(burst(
-                publishers[p].client.clone(),
-                hand,
-                count,
-                1000 + p as u64,
-            ))
-        })
-        .collect();
-    let want_actors = actors_before + k as u64;
-    let want_stored = stored_before + k as u64;
-    let (mut actors, mut stored) = (actors_before, stored_before);
-    let complete = loop {
-        actors = collar_actors(http, &ctx.server)
+/// Polls until the server runs `actors` collar actors and MongoDB holds `stored` samples;
+/// returns what it saw last and whether both were reached before `deadline`.
+async fn wait_for_actors(
+    http: &reqwest::Client,
+    server: &ServerInfo,
+    telemetry: &mongodb::Collection<Document>,
+    actors: u64,
+    stored: u64,
+    deadline: Instant,
+) -> (u64, u64, bool) {
+    let (mut seen_actors, mut seen_stored) = (0, 0);
+    loop {
+        seen_actors = collar_actors(http, server)
             .await
-            .map_or(actors, |a| a as u64);
-        stored = stored_count(telemetry).await.unwrap_or(stored);
-        if actors >= want_actors && stored >= want_stored {
-            break true;
+            .map_or(seen_actors, |a| a as u64);
+        seen_stored = stored_count(telemetry).await.unwrap_or(seen_stored);
+        if seen_actors >= actors && seen_stored >= stored {
+            return (seen_actors, seen_stored, true);
         }
         if Instant::now() >= deadline {
-            break false;
+            return (seen_actors, seen_stored, false);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let started_in = started.elapsed();
-    if let Err(error) = join_hands(tasks).await {
-        summary.fail(format!("memory: {error:#}"));
     }
+}
+
+/// RSS once in-flight work (snapshot writes, inserts) has settled and free pages are returned.
+async fn settled_rss() -> Option<u64> {
     tokio::time::sleep(MEMORY_SETTLE).await;
     release_free_memory();
-    let rss_after = rss_bytes();
-    let (Some(before), Some(after)) = (rss_before, rss_after) else {
-        summary.fail("memory: /proc/self/status has no VmRSS".to_owned());
-        return;
-    };
-    let added = actors.saturating_sub(actors_before).max(1);
-    let per_actor = after.saturating_sub(before) as f64 / added as f64;
-    if complete {
-        clock.say(format!(
-            "memory: {} new collar actors started (and their samples stored) in {:.1} s → {:.0} new collars/s",
-            grouped(added),
-            started_in.as_secs_f64(),
-            added as f64 / started_in.as_secs_f64()
-        ));
-    } else {
-        clock.say(format!(
-            "memory: timed out: {} of {k} new actors, {} of {k} samples stored",
-            grouped(added),
-            grouped(stored.saturating_sub(stored_before))
-        ));
-    }
-    println!(
-        "  RSS {:.1} MiB → {:.1} MiB (after malloc_trim both times): {:.0} bytes per idle collar actor",
-        before as f64 / 1_048_576.0,
-        after as f64 / 1_048_576.0,
-        per_actor
-    );
-    println!(
-        "  this includes the actor's registry and pipeline map entries and mailbox; it is an upper \
-         bound (allocator slack, MongoDB documents and snapshot writes in flight count too)"
-    );
-    summary.memory = Some(MemoryFigure {
-        per_actor,
-        collars: added as usize,
-        complete,
-    });
+    rss_bytes()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
 }
 
 /// Gives freed heap pages back to the kernel, so RSS shows what is in use.
@@ -2237,6 +2297,18 @@ fn summary_of(metrics: &str, name: &str, scale: f64, unit: &str) -> Option<Strin
         }
     }
     Some(parts.join(", "))
+}
+
+/// Stored messages whose PUBACK could not be queued: the broker keeps each one in flight
+/// until the server reconnects, and enough of them stop its deliveries to the server.
+fn print_failed_acks(metrics: &str) {
+    let failed = metric_sum(metrics, "pettysync_mqtt_ack_failures_total").unwrap_or(0.0);
+    if failed > 0.0 {
+        println!(
+            "  failed MQTT acknowledgements so far: {failed} (the MQTT client's request queue was \
+             full; each leaves a message in flight at the broker until a reconnect)"
+        );
+    }
 }
 
 /// What the persistence actor did: batch sizes, MongoDB write time, back-pressure.
@@ -2375,6 +2447,8 @@ fn thread_role(main: bool, comm: &str) -> String {
         "server: HTTP/WebSocket workers (sessions)"
     } else if comm.starts_with("bench-load") {
         "bench: publishers, HTTP and MongoDB clients"
+    } else if comm.starts_with("tokio-rt-worker") {
+        "server: blocking pool (fence indexing, Argon2)"
     } else {
         return format!("other threads of this process ({comm})");
     };
@@ -2539,13 +2613,14 @@ impl Summary {
             Some(m) => [
                 "memory per idle collar actor".into(),
                 format!(
-                    "{:.0} B (over {} actors{})",
-                    m.per_actor,
-                    grouped(m.collars as u64),
+                    "{:.0} B marginal, {:.0} B overall (over {} actors{})",
+                    m.marginal,
+                    m.overall,
+                    grouped(m.collars),
                     if m.complete { "" } else { ", timed out" }
                 ),
                 format!("≤ {TARGET_ACTOR_BYTES:.0} B"),
-                yes_no(m.complete && m.per_actor <= TARGET_ACTOR_BYTES),
+                yes_no(m.complete && m.marginal <= TARGET_ACTOR_BYTES),
             ],
             None => [
                 "memory per idle collar actor".into(),

@@ -19,4 +19,5 @@ for name in client.list_database_names():
         client.drop_database(name)
 PY
 
+scripts/browser.sh install
 exec cargo test --all-targets "$@"

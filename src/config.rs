@@ -212,7 +212,10 @@ impl Settings {
             }
         }
         if self.share_h3_resolution > 15 {
-            return Err(ConfigError::new("PETTYSYNC_SHARE_H3_RESOLUTION", "must be 0 to 15"));
+            return Err(ConfigError::new(
+                "PETTYSYNC_SHARE_H3_RESOLUTION",
+                "must be 0 to 15",
+            ));
         }
         if self.hot_retention_days == 0 {
             return Err(ConfigError::new(

@@ -14,7 +14,7 @@
 //!   the persistence and alert supervisors.
 //! - `auth`: password hashing, access tokens, opaque tokens; `cache`: Redis and rate limits;
 //!   `geofence`: fence shapes and their validation; `fence_index`: H3 cells in front of them; `ids`: identifier newtypes;
-//!   `telemetry`: logging and metrics set-up; `validation`: field errors; `cli`: commands; `simulate`: the virtual collar fleet.
+//!   `telemetry`: logging and metrics set-up; `rt`: futures safe to drop at shutdown; `validation`: field errors; `cli`: commands; `simulate`: the virtual collar fleet.
 
 pub mod actors;
 pub mod auth;
@@ -27,6 +27,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod migrate;
+pub mod rt;
 pub mod simulate;
 pub mod startup;
 pub mod store;

@@ -68,7 +68,7 @@ impl AlertSupervisor {
                 let recipients = alerts::recipients(&pg, alert.pet_id).await?;
                 Ok::<_, sqlx::Error>((stored, recipients))
             };
-            ctx.spawn(store.into_actor(self).map(|result, actor, ctx| {
+            ctx.spawn(crate::rt::guarded(store).into_actor(self).map(|result, actor, ctx| {
                 actor.in_flight -= 1;
                 match result {
                     Ok((alert, recipients)) => {

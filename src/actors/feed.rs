@@ -87,7 +87,8 @@ impl FeedFanout {
             Ok::<_, anyhow::Error>((taken, pending))
         };
         ctx.spawn(
-            work.into_actor(self)
+            crate::rt::guarded(work)
+                .into_actor(self)
                 .map(move |result, actor, ctx| actor.drained(result, started, ctx)),
         );
     }
@@ -124,10 +125,14 @@ impl FeedFanout {
     fn prune(&mut self, ctx: &mut Context<Self>) {
         let pg = self.pg.clone();
         let work = async move { feed::prune_outbox(&pg, KEEP_PROCESSED_S, PRUNE_BATCH).await };
-        ctx.spawn(work.into_actor(self).map(|result, _, _| match result {
-            Ok(pruned) => tracing::debug!(pruned, "pruned the feed outbox"),
-            Err(error) => tracing::warn!(error = ?error, "could not prune the feed outbox"),
-        }));
+        ctx.spawn(
+            crate::rt::guarded(work)
+                .into_actor(self)
+                .map(|result, _, _| match result {
+                    Ok(pruned) => tracing::debug!(pruned, "pruned the feed outbox"),
+                    Err(error) => tracing::warn!(error = ?error, "could not prune the feed outbox"),
+                }),
+        );
     }
 }
 

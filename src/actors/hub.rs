@@ -1,7 +1,9 @@
-//! The live hub, one per server: knows every WebSocket session, the user behind it and the
-//! pets it watches. It routes state changes to the sessions watching the pet and stored
-//! alerts to every session of their recipients, and switches a collar into live mode while
-//! anyone watches its pet (and out of it a grace period after the last watcher left).
+//! The live hub, one per server: knows every WebSocket session, the user (or share link)
+//! behind it and the pets it watches. It routes state changes to the sessions watching the
+//! pet, stored alerts to every session of their recipients and to the share-link sessions of
+//! the pet (which cut them to their scopes), closes the sessions of a revoked share link,
+//! and switches a collar into live mode while anyone watches its pet (and out of it a grace
+//! period after the last watcher left).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,8 +32,19 @@ pub enum SessionEvent {
         /// Its whole live state, shared by every session that gets it.
         state: Arc<LiveState>,
     },
-    /// A stored alert for a pet the session's user may see.
+    /// A stored alert for a pet the session's user may see, or for the pet of its share link.
     Alert(Arc<Alert>),
+    /// The session's share link was revoked: it says so and closes.
+    Revoked,
+}
+
+/// The share link behind a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedLink {
+    /// The link.
+    pub link_id: Uuid,
+    /// The one pet it shows.
+    pub pet_id: PetId,
 }
 
 /// A session opened (session → hub, from `started`).
@@ -40,8 +53,10 @@ pub enum SessionEvent {
 pub struct Connect {
     /// The session's id, as sent in its `hello`.
     pub session_id: Uuid,
-    /// The signed-in user; `None` for a viewer that gets no alerts (share links).
+    /// The signed-in user; `None` for a share-link viewer.
     pub user: Option<UserId>,
+    /// The share link of a share-link viewer; `None` for a user.
+    pub link: Option<SharedLink>,
     /// Where the session's events go.
     pub addr: Recipient<SessionEvent>,
 }
@@ -74,6 +89,14 @@ pub struct Unwatch {
     pub pet_id: PetId,
 }
 
+/// A share link was revoked: every session on it gets `revoked` and closes (HTTP → hub).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RevokeShare {
+    /// The revoked link.
+    pub link_id: Uuid,
+}
+
 /// Asks for the hub's counts (health, tests).
 #[derive(Debug, Message)]
 #[rtype(result = "HubStats")]
@@ -93,6 +116,7 @@ pub struct HubStats {
 /// One open session as the hub knows it.
 struct SessionEntry {
     user: Option<UserId>,
+    link: Option<SharedLink>,
     addr: Recipient<SessionEvent>,
     pets: HashSet<PetId>,
 }
@@ -104,6 +128,9 @@ pub struct LiveHub {
     sessions: HashMap<Uuid, SessionEntry>,
     watchers: HashMap<PetId, HashSet<Uuid>>,
     sessions_of_user: HashMap<UserId, HashSet<Uuid>>,
+    sessions_of_link: HashMap<Uuid, HashSet<Uuid>>,
+    /// Share-link sessions by the pet of their link, for its alerts.
+    share_sessions_of_pet: HashMap<PetId, HashSet<Uuid>>,
     /// Pets told `live: true` and not yet told `live: false`.
     live: HashSet<PetId>,
     /// Pets nobody watches any more whose grace period is running.
@@ -120,6 +147,8 @@ impl LiveHub {
             sessions: HashMap::new(),
             watchers: HashMap::new(),
             sessions_of_user: HashMap::new(),
+            sessions_of_link: HashMap::new(),
+            share_sessions_of_pet: HashMap::new(),
             live: HashSet::new(),
             grace_timers: HashMap::new(),
         }
@@ -178,6 +207,16 @@ impl LiveHub {
     }
 }
 
+/// Takes a session out of an index, and the key with its last session.
+fn forget<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<Uuid>>, key: K, session: Uuid) {
+    if let Some(sessions) = index.get_mut(&key) {
+        sessions.remove(&session);
+        if sessions.is_empty() {
+            index.remove(&key);
+        }
+    }
+}
+
 impl Actor for LiveHub {
     type Context = Context<Self>;
 }
@@ -192,8 +231,19 @@ impl Handler<Connect> for LiveHub {
                 .or_default()
                 .insert(msg.session_id);
         }
+        if let Some(link) = msg.link {
+            self.sessions_of_link
+                .entry(link.link_id)
+                .or_default()
+                .insert(msg.session_id);
+            self.share_sessions_of_pet
+                .entry(link.pet_id)
+                .or_default()
+                .insert(msg.session_id);
+        }
         let entry = SessionEntry {
             user: msg.user,
+            link: msg.link,
             addr: msg.addr,
             pets: HashSet::new(),
         };
@@ -213,12 +263,11 @@ impl Handler<Disconnect> for LiveHub {
             self.remove_watcher(msg.session_id, pet_id, ctx);
         }
         if let Some(user) = entry.user {
-            if let Some(sessions) = self.sessions_of_user.get_mut(&user) {
-                sessions.remove(&msg.session_id);
-                if sessions.is_empty() {
-                    self.sessions_of_user.remove(&user);
-                }
-            }
+            forget(&mut self.sessions_of_user, user, msg.session_id);
+        }
+        if let Some(link) = entry.link {
+            forget(&mut self.sessions_of_link, link.link_id, msg.session_id);
+            forget(&mut self.share_sessions_of_pet, link.pet_id, msg.session_id);
         }
         self.publish_gauges();
     }
@@ -275,15 +324,33 @@ impl Handler<AlertStored> for LiveHub {
     fn handle(&mut self, msg: AlertStored, _: &mut Context<Self>) {
         // A user listed twice still gets each alert once per session.
         let recipients: HashSet<UserId> = msg.recipients.into_iter().collect();
+        // Share sessions of the pet too: each cuts the alert to its link's scopes.
         let sessions = recipients
             .iter()
             .filter_map(|user| self.sessions_of_user.get(user))
+            .chain(self.share_sessions_of_pet.get(&msg.alert.pet_id))
             .flatten()
             .filter_map(|id| self.sessions.get(id));
         for session in sessions {
             session
                 .addr
                 .do_send(SessionEvent::Alert(Arc::clone(&msg.alert)));
+        }
+    }
+}
+
+impl Handler<RevokeShare> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeShare, _: &mut Context<Self>) {
+        // Each session closes itself; its `Disconnect` then cleans up here.
+        let sessions = self
+            .sessions_of_link
+            .get(&msg.link_id)
+            .into_iter()
+            .flatten();
+        for session in sessions.filter_map(|id| self.sessions.get(id)) {
+            session.addr.do_send(SessionEvent::Revoked);
         }
     }
 }
@@ -371,6 +438,22 @@ mod tests {
             self.hub.do_send(Connect {
                 session_id,
                 user: Some(user),
+                link: None,
+                addr: addr.clone().recipient(),
+            });
+            (session_id, Probe { addr, seen })
+        }
+
+        /// Opens a session viewing through `link`, whose events are recorded.
+        async fn share_session(&self, link: SharedLink) -> (Uuid, Probe) {
+            let probe = SessionLog::default();
+            let seen = Arc::clone(&probe.seen);
+            let addr = probe.start();
+            let session_id = Uuid::new_v4();
+            self.hub.do_send(Connect {
+                session_id,
+                user: None,
+                link: Some(link),
                 addr: addr.clone().recipient(),
             });
             (session_id, Probe { addr, seen })
@@ -535,5 +618,82 @@ mod tests {
         assert_eq!(idle.events().await, 0);
         let seen = watcher.seen.lock().unwrap();
         assert!(matches!(&seen[0], SessionEvent::State { pet_id, .. } if *pet_id == pet));
+    }
+
+    fn some_alert(pet_id: PetId) -> AlertStored {
+        AlertStored {
+            alert: Arc::new(Alert {
+                id: Uuid::new_v4(),
+                pet_id,
+                kind: AlertKind::BatteryLow,
+                at: 1,
+                details: serde_json::json!({}),
+                acknowledged_at: None,
+            }),
+            recipients: vec![],
+        }
+    }
+
+    #[actix::test]
+    async fn alerts_reach_the_share_sessions_of_their_pet_only() {
+        let setup = Setup::start();
+        let (pet, other_pet) = (PetId::new(), PetId::new());
+        let link = |pet_id| SharedLink {
+            link_id: Uuid::new_v4(),
+            pet_id,
+        };
+        let (_, viewer) = setup.share_session(link(pet)).await;
+        let (_, other) = setup.share_session(link(other_pet)).await;
+        setup.hub.do_send(some_alert(pet));
+        setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(viewer.events().await, 1);
+        assert_eq!(other.events().await, 0);
+    }
+
+    #[actix::test]
+    async fn revoking_a_link_reaches_its_sessions_and_no_other() {
+        let setup = Setup::start();
+        let pet = PetId::new();
+        let revoked = SharedLink {
+            link_id: Uuid::new_v4(),
+            pet_id: pet,
+        };
+        let kept = SharedLink {
+            link_id: Uuid::new_v4(),
+            pet_id: pet,
+        };
+        let (_, first) = setup.share_session(revoked).await;
+        let (_, second) = setup.share_session(revoked).await;
+        let (_, other) = setup.share_session(kept).await;
+        setup.hub.do_send(RevokeShare {
+            link_id: revoked.link_id,
+        });
+        setup.hub.send(GetHubStats).await.unwrap();
+        for probe in [&first, &second] {
+            assert_eq!(probe.events().await, 1);
+            assert!(matches!(
+                probe.seen.lock().unwrap()[0],
+                SessionEvent::Revoked
+            ));
+        }
+        assert_eq!(other.events().await, 0);
+    }
+
+    #[actix::test]
+    async fn a_closed_share_session_leaves_no_trace() {
+        let setup = Setup::start();
+        let link = SharedLink {
+            link_id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+        };
+        let (session_id, probe) = setup.share_session(link).await;
+        setup.hub.do_send(Disconnect { session_id });
+        setup.hub.do_send(some_alert(link.pet_id));
+        setup.hub.do_send(RevokeShare {
+            link_id: link.link_id,
+        });
+        let stats = setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(stats.sessions, 0);
+        assert_eq!(probe.events().await, 0);
     }
 }

@@ -12,4 +12,5 @@ pub mod outbox;
 pub mod persistence;
 pub mod registry;
 pub mod rules;
+pub mod scope;
 pub mod session;

@@ -131,13 +131,17 @@ impl NotificationSupervisor {
                     }
                 }
             };
-            ctx.spawn(work.into_actor(self).map(|queued, actor, ctx| {
-                actor.intake_in_flight -= 1;
-                if queued > 0 {
-                    actor.drain(ctx);
-                }
-                actor.pump(ctx);
-            }));
+            ctx.spawn(
+                crate::rt::guarded(work)
+                    .into_actor(self)
+                    .map(|queued, actor, ctx| {
+                        actor.intake_in_flight -= 1;
+                        if queued > 0 {
+                            actor.drain(ctx);
+                        }
+                        actor.pump(ctx);
+                    }),
+            );
         }
         metrics::gauge!("pettysync_notifications_queued").set(self.intake.len() as f64);
     }
@@ -153,19 +157,23 @@ impl NotificationSupervisor {
         let (pg, sns) = (self.pg.clone(), self.sns.clone());
         let round = async move { drain_round(&pg, &sns).await }
             .instrument(tracing::debug_span!("push_drain"));
-        ctx.spawn(round.into_actor(self).map(|result, actor, ctx| {
-            actor.draining = false;
-            let full = match result {
-                Ok(claimed) => claimed as i64 >= DRAIN_BATCH,
-                Err(error) => {
-                    tracing::error!(error = ?error, "could not read the push outbox");
-                    false
-                }
-            };
-            if full || actor.drain_again {
-                actor.drain(ctx);
-            }
-        }));
+        ctx.spawn(
+            crate::rt::guarded(round)
+                .into_actor(self)
+                .map(|result, actor, ctx| {
+                    actor.draining = false;
+                    let full = match result {
+                        Ok(claimed) => claimed as i64 >= DRAIN_BATCH,
+                        Err(error) => {
+                            tracing::error!(error = ?error, "could not read the push outbox");
+                            false
+                        }
+                    };
+                    if full || actor.drain_again {
+                        actor.drain(ctx);
+                    }
+                }),
+        );
     }
 }
 

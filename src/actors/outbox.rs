@@ -9,6 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::events::{Alert, AlertKind, LiveState};
+use super::scope::{ShareView, SharedState};
 use crate::ids::PetId;
 
 /// Alerts a session may hold back for a slow client; one more and the session is closed,
@@ -23,14 +24,35 @@ pub const MAX_PENDING_FRAMES: usize = 1000;
 pub enum ServerMessage<'a> {
     /// The first message of every session.
     Hello { session_id: Uuid, heartbeat_s: u64 },
-    /// A pet's whole live state.
-    State { pet_id: PetId, state: &'a LiveState },
+    /// A pet's live state: whole for a user, cut to its scopes for a share link.
+    State { pet_id: PetId, state: StateBody<'a> },
     /// A stored alert for a pet the viewer may see.
     Alert { pet_id: PetId, alert: AlertView<'a> },
     /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`).
     Error { code: &'static str, message: String },
     /// The answer to the client's `ping`.
     Pong,
+    /// The share link of the session was revoked or expired; the session closes.
+    Revoked,
+}
+
+/// The `state` object of a `state` message.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum StateBody<'a> {
+    /// A user's view: the whole state.
+    Full(&'a LiveState),
+    /// A share link's view.
+    Shared(SharedState),
+}
+
+/// The `state` frame of a pet, as `view` shows it (`None`: whole).
+pub fn state_frame(pet_id: PetId, state: &LiveState, view: Option<&ShareView>) -> OutFrame {
+    let state = match view {
+        None => StateBody::Full(state),
+        Some(view) => StateBody::Shared(view.state(state)),
+    };
+    ServerMessage::State { pet_id, state }.frame()
 }
 
 /// The protocol's `alert` object: an alert without its pet (already in the message) and
@@ -52,6 +74,7 @@ impl ServerMessage<'_> {
             Self::Alert { .. } => "alert",
             Self::Error { .. } => "error",
             Self::Pong => "pong",
+            Self::Revoked => "revoked",
         }
     }
 
@@ -91,6 +114,8 @@ pub struct OutFrame {
 /// What a session holds back while its client's send buffer is full.
 #[derive(Debug, Default)]
 pub struct Outbox {
+    /// How states are shown (`None`: whole); set once, when the session starts.
+    view: Option<ShareView>,
     /// Alerts and other frames, in the order they were pushed.
     queue: VecDeque<OutFrame>,
     /// How many of `queue` are alerts.
@@ -102,6 +127,14 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox whose states are shown as `view` allows (`None`: whole).
+    pub fn new(view: Option<ShareView>) -> Self {
+        Self {
+            view,
+            ..Self::default()
+        }
+    }
+
     /// True when nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty() && self.states.is_empty()
@@ -163,13 +196,7 @@ impl Outbox {
         }
         let pet_id = self.state_order.pop_front()?;
         let state = self.states.remove(&pet_id)?;
-        Some(
-            ServerMessage::State {
-                pet_id,
-                state: &state,
-            }
-            .frame(),
-        )
+        Some(state_frame(pet_id, &state, self.view.as_ref()))
     }
 }
 

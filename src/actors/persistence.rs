@@ -179,7 +179,7 @@ impl PersistenceSupervisor {
         }
         let db = self.db.clone();
         let started = Instant::now();
-        ctx.spawn(write_batch(db, samples, dead).into_actor(self).map(move |result, actor, ctx| {
+        ctx.spawn(crate::rt::guarded(write_batch(db, samples, dead)).into_actor(self).map(move |result, actor, ctx| {
             actor.writing = false;
             match result {
                 Ok(duplicates) => {

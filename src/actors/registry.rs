@@ -123,16 +123,15 @@ impl Handler<Resolve> for CollarRegistry {
             let (setup, fences) = index_off_thread(setup).await?;
             Ok(Some((setup, fences, snapshot)))
         };
-        Box::pin(
-            load.into_actor(self)
-                .map(|loaded: anyhow::Result<_>, registry, _| {
-                    // Starting happens here, on the registry's thread, so two loads of one serial
-                    // still end with one actor.
-                    Ok(loaded?.and_then(|(setup, fences, snapshot)| {
-                        registry.start_actor(setup, fences, snapshot)
-                    }))
-                }),
-        )
+        Box::pin(crate::rt::guarded(load).into_actor(self).map(
+            |loaded: anyhow::Result<_>, registry, _| {
+                // Starting happens here, on the registry's thread, so two loads of one serial
+                // still end with one actor.
+                Ok(loaded?.and_then(|(setup, fences, snapshot)| {
+                    registry.start_actor(setup, fences, snapshot)
+                }))
+            },
+        ))
     }
 }
 
@@ -201,19 +200,23 @@ impl Handler<PetChanged> for CollarRegistry {
             let setup = collars::load_setup(&pg, &serial).await.ok().flatten()?;
             index_off_thread(setup).await.ok()
         };
-        ctx.spawn(reload.into_actor(self).map(move |loaded, registry, _| {
-            let Some((setup, fences)) = loaded else {
-                return;
-            };
-            // An unpaired collar's old pet must no longer point at it.
-            registry.by_pet.retain(|_, serial| *serial != setup.serial);
-            if let Some(pet) = setup.pet_id {
-                registry.by_pet.insert(pet, setup.serial.clone());
-            }
-            if let Some(addr) = registry.running(&setup.serial) {
-                addr.do_send(SetupChanged { setup, fences });
-            }
-        }));
+        ctx.spawn(
+            crate::rt::guarded(reload)
+                .into_actor(self)
+                .map(move |loaded, registry, _| {
+                    let Some((setup, fences)) = loaded else {
+                        return;
+                    };
+                    // An unpaired collar's old pet must no longer point at it.
+                    registry.by_pet.retain(|_, serial| *serial != setup.serial);
+                    if let Some(pet) = setup.pet_id {
+                        registry.by_pet.insert(pet, setup.serial.clone());
+                    }
+                    if let Some(addr) = registry.running(&setup.serial) {
+                        addr.do_send(SetupChanged { setup, fences });
+                    }
+                }),
+        );
     }
 }
 
@@ -228,7 +231,7 @@ impl Handler<GetPetState> for CollarRegistry {
         let pg = self.pg.clone();
         let redis = self.outputs.as_ref().map(|o| o.redis.clone());
         let live = self.live_pets.contains(&msg.pet_id);
-        Box::pin(async move {
+        Box::pin(crate::rt::guarded(async move {
             if let Some(addr) = running {
                 if let Ok(state) = addr.send(GetState).await {
                     return state;
@@ -242,7 +245,7 @@ impl Handler<GetPetState> for CollarRegistry {
             let mut state = snapshot.map(|s| s.state).unwrap_or_default();
             state.live = live;
             state
-        })
+        }))
     }
 }
 
@@ -264,20 +267,25 @@ impl Handler<SetLiveMode> for CollarRegistry {
         }
         let pg = self.pg.clone();
         let commands = self.commands.clone();
-        ctx.spawn(
-            async move {
-                let setup = match collars::serial_of_pet(&pg, msg.pet_id).await {
-                    Ok(Some(serial)) => collars::load_setup(&pg, &serial).await.ok().flatten(),
-                    _ => None,
-                };
-                let Some(setup) = setup else { return };
-                let interval_s = if msg.live { LIVE_INTERVAL_S } else { setup.interval_s.max(2) as u32 };
-                let command = CollarCommand::SetInterval { interval_s };
-                if let Err(error) = commands.send(&setup.serial, setup.pet_id, None, command).await {
-                    tracing::warn!(collar = %setup.serial, error = ?error, "could not switch live mode");
-                }
+        let switch = async move {
+            let setup = match collars::serial_of_pet(&pg, msg.pet_id).await {
+                Ok(Some(serial)) => collars::load_setup(&pg, &serial).await.ok().flatten(),
+                _ => None,
+            };
+            let Some(setup) = setup else { return };
+            let interval_s = if msg.live {
+                LIVE_INTERVAL_S
+            } else {
+                setup.interval_s.max(2) as u32
+            };
+            let command = CollarCommand::SetInterval { interval_s };
+            if let Err(error) = commands
+                .send(&setup.serial, setup.pet_id, None, command)
+                .await
+            {
+                tracing::warn!(collar = %setup.serial, error = ?error, "could not switch live mode");
             }
-            .into_actor(self),
-        );
+        };
+        ctx.spawn(crate::rt::guarded(switch).into_actor(self));
     }
 }

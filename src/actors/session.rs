@@ -1,6 +1,7 @@
 //! `UserSession`, one actor per WebSocket connection of the live protocol: it answers the
-//! client's messages, registers with the hub as a watcher of the pets it subscribes to, and
-//! writes the hub's events to its socket without letting a slow client grow memory: past
+//! client's messages, registers with the hub as a watcher of the pets it subscribes to (a
+//! share-link session: of its link's pet, from the start, shown as the link's scopes allow),
+//! and writes the hub's events to its socket without letting a slow client grow memory: past
 //! [`SEND_BUFFER_HIGH`] unsent bytes, states are coalesced per pet in an [`Outbox`] and a
 //! client that stays that far behind is closed.
 
@@ -22,10 +23,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::events::{GetPetState, LiveState};
-use super::hub::{Connect, Disconnect, LiveHub, SessionEvent, Unwatch, Watch};
-use super::outbox::{OutFrame, Outbox, ServerMessage};
+use super::hub::{Connect, Disconnect, LiveHub, SessionEvent, SharedLink, Unwatch, Watch};
+use super::outbox::{state_frame, OutFrame, Outbox, ServerMessage};
+use super::scope::ShareView;
 use crate::http::authz::{self, Action};
 use crate::ids::{PetId, UserId};
+use crate::store::share;
 
 /// How often the server pings the client (also announced in `hello`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
@@ -47,19 +50,45 @@ const CHECKS_IN_FLIGHT: usize = 8;
 const MAX_QUOTE_CHARS: usize = 64;
 /// Longest parser complaint sent back; it may quote the client's text.
 const MAX_COMPLAINT_CHARS: usize = 200;
+/// WebSocket close code of a session whose share link was revoked or expired (live protocol).
+pub const CLOSE_REVOKED: u16 = 4403;
 
-/// Who is behind a session. Only signed-in users for now; share-link viewers (issue 5) will
-/// be a second variant carrying the link's pet and scope, with no alerts.
+/// Who is behind a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {
     /// A signed-in user: sees the pets they own or are a member of, and gets their alerts.
     User(UserId),
+    /// A share-link viewer: sees the link's one pet as its scopes allow, and nothing else.
+    Share(ShareViewer),
+}
+
+/// A share link as its session needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareViewer {
+    /// The link, to be told of its revocation.
+    pub link_id: Uuid,
+    /// The one pet it shows.
+    pub pet_id: PetId,
+    /// Its scopes and precision.
+    pub view: ShareView,
+    /// Epoch ms of its creation: older alerts (a collar's backlog) are history, not shown.
+    pub created_at: i64,
+    /// When it expires; the session closes then.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Viewer {
     fn user(&self) -> Option<UserId> {
         match self {
             Self::User(user) => Some(*user),
+            Self::Share(_) => None,
+        }
+    }
+
+    fn share(&self) -> Option<&ShareViewer> {
+        match self {
+            Self::User(_) => None,
+            Self::Share(link) => Some(link),
         }
     }
 }
@@ -175,7 +204,7 @@ impl UserSession {
             last_heard: Instant::now(),
             meter: SendMeter::default(),
             written: 0,
-            outbox: Outbox::default(),
+            outbox: Outbox::new(viewer.share().map(|link| link.view)),
             congested_since: None,
             flush_timer: None,
             closed: false,
@@ -219,11 +248,9 @@ impl UserSession {
         if self.outbox.is_empty() && self.observe() < SEND_BUFFER_HIGH {
             let frame = match item {
                 Outgoing::Frame(frame) | Outgoing::Alert(frame) => frame,
-                Outgoing::State(pet_id, state) => ServerMessage::State {
-                    pet_id,
-                    state: &state,
+                Outgoing::State(pet_id, state) => {
+                    state_frame(pet_id, &state, self.viewer.share().map(|link| &link.view))
                 }
-                .frame(),
             };
             self.write(ctx, frame);
         } else {
@@ -322,15 +349,18 @@ impl UserSession {
         }
         let mut seen = HashSet::new();
         pet_ids.retain(|id| seen.insert(id.clone()));
-        let Viewer::User(user) = self.viewer;
         let span = tracing::info_span!("ws_subscribe", session = %self.id, pets = pet_ids.len());
-        let checks = check_pets(self.links.clone(), self.id, user, pet_ids).instrument(span);
+        let checks = check_pets(self.links.clone(), self.id, self.viewer, pet_ids).instrument(span);
         // `wait`: later client messages and events queue until every answer is written.
-        ctx.wait(checks.into_actor(self).map(|answers, session, ctx| {
-            for answer in answers {
-                session.answer(answer, ctx);
-            }
-        }));
+        ctx.wait(
+            crate::rt::guarded(checks)
+                .into_actor(self)
+                .map(|answers, session, ctx| {
+                    for answer in answers {
+                        session.answer(answer, ctx);
+                    }
+                }),
+        );
     }
 
     fn answer(&mut self, answer: Answer, ctx: &mut ws::WebsocketContext<Self>) {
@@ -364,6 +394,10 @@ impl UserSession {
     }
 
     fn unsubscribe(&mut self, pet_ids: &[String]) {
+        // A share link watches its pet for as long as it is open: nothing else to show.
+        if self.viewer.share().is_some() {
+            return;
+        }
         let pets = pet_ids
             .iter()
             .filter_map(|id| Uuid::parse_str(id).ok().map(PetId));
@@ -379,25 +413,79 @@ impl UserSession {
     }
 }
 
+impl UserSession {
+    /// Starts a share-link session: closes it when the link expires; checks the link again
+    /// now that the hub knows the session (a revocation between the upgrade and `Connect`
+    /// would otherwise be missed), then watches the pet and sends its state.
+    fn open_share(&mut self, link: ShareViewer, ctx: &mut ws::WebsocketContext<Self>) {
+        let left = (link.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        ctx.run_later(left, |session, ctx| session.revoke(ctx));
+        let links = self.links.clone();
+        let session_id = self.id;
+        let opening = async move {
+            match share::is_active(&links.pg, link.link_id).await {
+                Ok(false) => return None,
+                Ok(true) => {}
+                // It was active at the upgrade a moment ago; expiry and revocation still close it.
+                Err(error) => tracing::error!(error = ?error, "checking a share link again"),
+            }
+            Some(watch(&links, session_id, link.pet_id).await)
+        };
+        let span = tracing::info_span!("ws_share", session = %self.id, link = %link.link_id);
+        // `wait`: client messages queue until the state is written.
+        ctx.wait(
+            crate::rt::guarded(opening.instrument(span))
+                .into_actor(self)
+                .map(|answer, session, ctx| match answer {
+                    Some(answer) => session.answer(answer, ctx),
+                    None => session.revoke(ctx),
+                }),
+        );
+    }
+
+    /// Tells the client its share link is gone and closes with [`CLOSE_REVOKED`] at once,
+    /// dropping whatever was still held back: nothing more of the pet is shown.
+    fn revoke(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.closed {
+            return;
+        }
+        tracing::debug!(session = %self.id, "share link revoked or expired; closing");
+        self.outbox = Outbox::default();
+        self.write(ctx, ServerMessage::Revoked.frame());
+        let reason = (ws::CloseCode::Other(CLOSE_REVOKED), "revoked".to_owned());
+        self.close(ctx, Some(reason.into()));
+    }
+}
+
 /// Checks each id in order, a few at a time; watches (before reading the state, so no
-/// change falls between the two) and reads the state of each the user may see.
+/// change falls between the two) and reads the state of each the viewer may see.
 async fn check_pets(
     links: SessionLinks,
     session_id: Uuid,
-    user: UserId,
+    viewer: Viewer,
     ids: Vec<String>,
 ) -> Vec<Answer> {
     let links = &links;
     stream::iter(ids)
-        .map(|id| check_pet(links, session_id, user, id))
+        .map(|id| check_pet(links, session_id, viewer, id))
         .buffered(CHECKS_IN_FLIGHT)
         .collect()
         .await
 }
 
-async fn check_pet(links: &SessionLinks, session_id: Uuid, user: UserId, id: String) -> Answer {
+async fn check_pet(links: &SessionLinks, session_id: Uuid, viewer: Viewer, id: String) -> Answer {
     let Ok(pet_id) = Uuid::parse_str(&id).map(PetId) else {
         return Answer::Forbidden(id);
+    };
+    let user = match viewer {
+        Viewer::User(user) => user,
+        // A share link sees its own pet (already watched) and no other.
+        Viewer::Share(link) if link.pet_id == pet_id => {
+            return watch(links, session_id, pet_id).await
+        }
+        Viewer::Share(_) => return Answer::Forbidden(id),
     };
     match authz::pet_role(&links.pg, user, pet_id).await {
         Ok(Some(role)) if role.may(Action::View) => {}
@@ -407,6 +495,11 @@ async fn check_pet(links: &SessionLinks, session_id: Uuid, user: UserId, id: Str
             return Answer::Failed(id);
         }
     }
+    watch(links, session_id, pet_id).await
+}
+
+/// Watches a pet the viewer may see, then reads its state.
+async fn watch(links: &SessionLinks, session_id: Uuid, pet_id: PetId) -> Answer {
     links.hub.do_send(Watch { session_id, pet_id });
     let state = links.states.send(GetPetState { pet_id }).await;
     if let Err(error) = &state {
@@ -428,9 +521,16 @@ impl Actor for UserSession {
         self.links.hub.do_send(Connect {
             session_id: self.id,
             user: self.viewer.user(),
+            link: self.viewer.share().map(|link| SharedLink {
+                link_id: link.link_id,
+                pet_id: link.pet_id,
+            }),
             addr: ctx.address().recipient(),
         });
         ctx.run_interval(HEARTBEAT_INTERVAL, Self::heartbeat);
+        if let Some(link) = self.viewer.share().copied() {
+            self.open_share(link, ctx);
+        }
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -452,9 +552,18 @@ impl Handler<SessionEvent> for UserSession {
                 self.deliver(ctx, Outgoing::State(pet_id, state));
             }
             SessionEvent::State { .. } => {}
-            SessionEvent::Alert(alert) => {
-                self.deliver(ctx, Outgoing::Alert(ServerMessage::alert(&alert).frame()));
-            }
+            SessionEvent::Alert(alert) => match self.viewer.share() {
+                None => self.deliver(ctx, Outgoing::Alert(ServerMessage::alert(&alert).frame())),
+                Some(link) => {
+                    let shown = (alert.pet_id == link.pet_id && alert.at >= link.created_at)
+                        .then(|| link.view.alert(&alert))
+                        .flatten();
+                    if let Some(shown) = shown {
+                        self.deliver(ctx, Outgoing::Alert(ServerMessage::alert(&shown).frame()));
+                    }
+                }
+            },
+            SessionEvent::Revoked => self.revoke(ctx),
         }
     }
 }
@@ -545,10 +654,15 @@ mod tests {
 
     impl Client {
         fn connect() -> Self {
+            Self::connect_as(Viewer::User(UserId::new()))
+        }
+
+        fn connect_as(viewer: Viewer) -> Self {
             let registry = Registry.start();
             let hub = LiveHub::new(registry.clone().recipient(), LIVE_GRACE).start();
             // Never connected: these tests stay clear of the database.
             let pg = PgPoolOptions::new()
+                .acquire_timeout(Duration::from_millis(100))
                 .connect_lazy("postgres://nobody@127.0.0.1:9/none")
                 .unwrap();
             let links = SessionLinks {
@@ -556,7 +670,7 @@ mod tests {
                 pg,
                 states: registry.recipient(),
             };
-            let session = UserSession::new(Viewer::User(UserId::new()), links);
+            let session = UserSession::new(viewer, links);
             let meter = session.meter();
             let (input, mut rx) = mpsc::unbounded_channel();
             let payload = stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -811,5 +925,81 @@ mod tests {
         assert_eq!(close_code(&first), None);
         let later = client.wait(CLIENT_TIMEOUT - HEARTBEAT_INTERVAL).await;
         assert_eq!(close_code(&later).map(|(code, _)| code), Some(1008));
+    }
+
+    fn share_viewer(expires_in: Duration) -> ShareViewer {
+        ShareViewer {
+            link_id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+            view: crate::actors::scope::ShareView {
+                scopes: crate::actors::scope::Scopes::parse(&["location"]).unwrap(),
+                precision: crate::actors::scope::Precision::Exact,
+                resolution: h3o::Resolution::Eight,
+            },
+            created_at: 0,
+            expires_at: chrono::Utc::now() + expires_in,
+        }
+    }
+
+    /// Runs the client until the session closes (or `rounds` of the paused clock pass).
+    async fn until_close(client: &mut Client, rounds: usize) -> Vec<(u8, Vec<u8>)> {
+        let mut frames = Vec::new();
+        for _ in 0..rounds {
+            frames.extend(client.wait(FLUSH_INTERVAL).await);
+            if close_code(&frames).is_some() {
+                break;
+            }
+        }
+        frames
+    }
+
+    fn texts(frames: &[(u8, Vec<u8>)]) -> Vec<Value> {
+        frames
+            .iter()
+            .filter(|(opcode, _)| *opcode == TEXT)
+            .map(|(_, payload)| serde_json::from_slice(payload).unwrap())
+            .collect()
+    }
+
+    #[actix::test]
+    async fn a_revoked_share_session_says_so_and_closes_with_4403() {
+        tokio::time::pause();
+        let viewer = share_viewer(Duration::from_secs(3600));
+        let mut client = Client::connect_as(Viewer::Share(viewer));
+        client.session.do_send(SessionEvent::Revoked);
+        let frames = until_close(&mut client, 200).await;
+        assert!(texts(&frames).contains(&json!({ "type": "revoked" })));
+        assert_eq!(close_code(&frames), Some((CLOSE_REVOKED, "revoked".into())));
+    }
+
+    #[actix::test]
+    async fn a_share_session_closes_when_its_link_expires() {
+        tokio::time::pause();
+        let viewer = share_viewer(Duration::from_secs(2));
+        let mut client = Client::connect_as(Viewer::Share(viewer));
+        let early = client.wait(Duration::from_secs(1)).await;
+        assert_eq!(close_code(&early), None);
+        let late = until_close(&mut client, 40).await;
+        assert!(texts(&late).contains(&json!({ "type": "revoked" })));
+        assert_eq!(close_code(&late).map(|(code, _)| code), Some(CLOSE_REVOKED));
+    }
+
+    #[actix::test]
+    async fn a_share_session_may_not_subscribe_to_another_pet_or_get_its_alerts() {
+        tokio::time::pause();
+        let viewer = share_viewer(Duration::from_secs(3600));
+        let mut client = Client::connect_as(Viewer::Share(viewer));
+        client.send(json!({ "type": "subscribe", "pet_ids": [PetId::new().to_string()] }));
+        client.session.do_send(alert(7, 0));
+        let mut answers = Vec::new();
+        for _ in 0..40 {
+            answers.extend(texts(&client.wait(FLUSH_INTERVAL).await));
+            if answers.iter().any(|m| m["type"] == "error") {
+                break;
+            }
+        }
+        let error = answers.iter().find(|m| m["type"] == "error").unwrap();
+        assert_eq!(error["code"], "forbidden");
+        assert!(answers.iter().all(|m| m["type"] != "alert"), "{answers:?}");
     }
 }

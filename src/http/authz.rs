@@ -94,6 +94,8 @@ pub enum Action {
     ManageGeofences,
     /// Send the collar a command (find me, lost mode, interval).
     Command,
+    /// Create, list and revoke the pet's share links.
+    Share,
     /// Change the pet's profile.
     Edit,
     /// Delete the pet, add or remove members, pair or unpair its collar.
@@ -107,7 +109,7 @@ impl PetRole {
             Self::Owner => true,
             Self::Family => matches!(
                 action,
-                Action::View | Action::ManageGeofences | Action::Command
+                Action::View | Action::ManageGeofences | Action::Command | Action::Share
             ),
         }
     }

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, live, notifications, pets, posts, social,
-    tracking,
+    accounts, collars, error, feed, geofences, health, live, notifications, pets, posts, share,
+    social, tracking,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use super::{
         social::follow, social::unfollow, social::like, social::unlike,
         social::create_comment, social::list_comments,
         feed::get_feed,
+        share::create_link, share::list_links, share::revoke_link, share::view, share::connect,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security),

@@ -141,7 +141,7 @@ async fn redeem(redis: &Redis, ticket: &str) -> Result<Option<UserId>, ApiError>
 }
 
 /// The 101 response whose body is the session's bytes, pumped by their own task.
-fn start_session(
+pub(crate) fn start_session(
     session: UserSession,
     req: &HttpRequest,
     payload: web::Payload,

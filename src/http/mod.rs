@@ -12,9 +12,11 @@ pub mod json;
 pub mod live;
 pub mod middleware;
 pub mod notifications;
+pub mod pages;
 pub mod pagination;
 pub mod pets;
 pub mod posts;
+pub mod share;
 pub mod social;
 pub mod tracking;
 
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(social::configure)
     .configure(feed::configure)
     .configure(notifications::configure)
+    .configure(share::configure)
+    .configure(pages::configure)
     .default_service(web::to(not_found));
 }
 

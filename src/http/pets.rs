@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
+use crate::actors::hub::RevokeShare;
 use crate::actors::registry::PetChanged;
 use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
 use crate::http::error::ApiError;
@@ -12,7 +13,7 @@ use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
 use crate::startup::Actors;
-use crate::store::{accounts, millis, pets};
+use crate::store::{accounts, millis, pets, share};
 use crate::validation::Violations;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -265,12 +266,19 @@ async fn patch_pet(
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
 ) -> Result<HttpResponse, ApiError> {
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
+    let links = share::open_links_of_pet(&pg, pet_id).await?;
     pets::delete(&pg, pet_id).await?;
+    // Its share links went with it: close their open viewers, and free its collar's actor.
+    for link_id in links {
+        actors.hub.do_send(RevokeShare { link_id });
+    }
+    actors.registry.do_send(PetChanged { pet_id });
     Ok(HttpResponse::NoContent().finish())
 }
 

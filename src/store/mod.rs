@@ -8,6 +8,7 @@ pub mod geofences;
 pub mod notifications;
 pub mod pets;
 pub mod posts;
+pub mod share;
 pub mod social;
 
 use chrono::{DateTime, Utc};

@@ -3,6 +3,7 @@
 
 mod auth;
 mod authz;
+mod browser;
 mod cli;
 mod collar;
 mod collars;
@@ -16,4 +17,5 @@ mod notifications;
 mod pets;
 mod posts_media;
 mod realtime;
+mod share;
 mod social;
