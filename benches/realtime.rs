@@ -9,20 +9,26 @@
 //!
 //! One run:
 //! 0. a private Mosquitto on a free loopback port, its config in a temp dir, killed at the end;
+//!    it is restarted before phases 3, 4 and 5, so a phase never inherits messages that an
+//!    earlier one left in flight (the server can fail to acknowledge under overload);
 //! 1. baseline: P rumqttc publishers → broker → one rumqttc subscriber, all QoS 1;
 //! 2. the server, in this process, against fresh PostgreSQL and MongoDB databases, a Redis
 //!    key prefix and a topic prefix of its own; one owner, C pets, each with a paired collar
 //!    and a safe circle fence (so every fix is checked against a fence);
-//! 3. ingest: N samples as fast as the publishers go, timed until MongoDB holds all N;
-//! 4. latency: S WebSockets, R samples/s for a window; each `state` frame is matched to its
-//!    sample by pet and `last_seen` (= the sample's `ts`, unique per collar). The sockets live
-//!    in a child process of this program (`--ws-clients`), one local task each, so their ends
-//!    do not share this process's open-file limit with the server's ends; both processes
-//!    stamp times with the same system clock;
-//! 5. memory: K more collars (provisioned, not paired) send one sample each; the growth of
-//!    this process's RSS over K is the cost of an idle collar actor.
+//! 3. cold start (every collar's first sample starts its actor), then ingest: N samples as
+//!    fast as the publishers go, timed until MongoDB holds all N; then the two MongoDB calls
+//!    of a persistence batch, timed alone;
+//! 4. latency: S WebSockets, then a window at half the ingest rate (when that is below R) and
+//!    one at R samples/s; each `state` frame is matched to its sample by pet and `last_seen`
+//!    (= the sample's `ts`, unique per collar). The sockets live in a child process of this
+//!    program (`--ws-clients`), one local task each, so their ends do not share this
+//!    process's open-file limit with the server's ends; both processes stamp times with the
+//!    same system clock;
+//! 5. memory: K more collars (provisioned, not paired) send one sample each, in two halves;
+//!    the growth of this process's RSS per new actor is the cost of an idle collar actor.
 //!
-//! Every phase has a deadline, and the run as a whole stops within [`RUN_BUDGET`].
+//! Every phase has a deadline, and the run as a whole stops within [`RUN_BUDGET`]. Without
+//! `--bench` (as `cargo test --all-targets` runs it) the program only says how to run it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -63,6 +69,12 @@ const SETUP_BUDGET: Duration = Duration::from_secs(150);
 const INGEST_BUDGET: Duration = Duration::from_secs(150);
 const SESSIONS_BUDGET: Duration = Duration::from_secs(120);
 const MEMORY_BUDGET: Duration = Duration::from_secs(120);
+/// How long a broker restart may take, until the server has re-subscribed.
+const BROKER_SWAP_BUDGET: Duration = Duration::from_secs(30);
+/// How long the collars' first samples (cold actors) may take.
+const WARM_UP_BUDGET: Duration = Duration::from_secs(150);
+/// Time at the keep-alive rate between opening the sessions and the first window.
+const SESSION_SETTLE: Duration = Duration::from_secs(3);
 /// How often ingest progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// How long the server may take to store the latency phase's backlog.
@@ -197,6 +209,14 @@ fn main() {
     if args.iter().any(|arg| arg == WS_CLIENTS_FLAG) {
         std::process::exit(ws_clients_main());
     }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench programs without
+    // it, and a benchmark has no place in a test run.
+    if !args.iter().any(|arg| arg == "--bench") {
+        println!(
+            "realtime: a benchmark; run it with scripts/bench.sh or `cargo bench --bench realtime`"
+        );
+        return;
+    }
     let quick = args.iter().any(|arg| arg == "--quick");
     for arg in &args {
         // Cargo passes `--bench` to every bench program.
@@ -204,8 +224,13 @@ fn main() {
             eprintln!("realtime: ignoring unknown argument {arg:?} (usage: realtime [--quick])");
         }
     }
-    // Warnings only: at info the server logs every provisioning and alert.
-    pettysync::telemetry::init_tracing("warn", LogFormat::Text);
+    // Warnings only: at info the server logs every provisioning and alert. Persistence warns
+    // once per acknowledgement it could not queue, tens of thousands of lines under overload;
+    // the bench prints that counter (and the write-failure one) instead.
+    pettysync::telemetry::init_tracing(
+        "warn,pettysync::actors::persistence=error",
+        LogFormat::Text,
+    );
     // The load generator (publishers, HTTP set-up, MongoDB polls) runs on its own threads, so
     // it never queues behind the server's main thread (MQTT loop, pipeline, persistence).
     let load = match tokio::runtime::Builder::new_multi_thread()
@@ -245,14 +270,15 @@ async fn run(plan: Plan, load: Handle) -> i32 {
     ));
 
     let mut summary = Summary::new(plan);
-    let baseline_run = load.spawn(baseline(broker.port, plan, clock));
+    let port = broker.port;
+    let baseline_run = load.spawn(baseline(port, plan, clock));
     match baseline_run.await {
         Ok(Ok(figure)) => summary.baseline = Some(figure),
         Ok(Err(error)) => summary.fail(format!("baseline: {error:#}")),
         Err(error) => summary.fail(format!("baseline: {error}")),
     }
 
-    match start_server(&run_id, broker.port).await {
+    match start_server(&run_id, port).await {
         Ok(server) => {
             clock.say(format!(
                 "server on {} (topic prefix {}, databases {})",
@@ -262,8 +288,8 @@ async fn run(plan: Plan, load: Handle) -> i32 {
                 plan,
                 clock,
                 server,
-                broker_port: broker.port,
-                watched: vec![("broker: private Mosquitto", broker.child.id())],
+                broker_port: port,
+                broker: std::sync::Mutex::new(broker),
             };
             match load.spawn(measure(context, summary)).await {
                 Ok(done) => summary = done,
@@ -273,10 +299,12 @@ async fn run(plan: Plan, load: Handle) -> i32 {
                 }
             }
         }
-        Err(error) => summary.fail(format!("server: {error:#}")),
+        Err(error) => {
+            summary.fail(format!("server: {error:#}"));
+            drop(broker);
+        }
     }
     summary.print();
-    drop(broker);
     0
 }
 
@@ -323,44 +351,68 @@ impl Broker {
             .port();
         let dir = std::env::temp_dir().join(format!("pettysync-bench-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
-        let config = dir.join("mosquitto.conf");
         // max_inflight_messages: the default 20 lets the broker send the server only 20 QoS 1
         // messages per acknowledgement round trip; the server acknowledges after its MongoDB
-        // write, so the window bounds its batches. max_queued_messages: the default 1000
-        // drops messages while a subscriber is behind. set_tcp_nodelay: no Nagle delay on
-        // small frames.
+        // write, so the window bounds its batches. (Mosquitto 2.0.11 holds a client that never
+        // acknowledges to it, but one that acknowledges in bursts gets many more: then the
+        // server's persistence buffer bounds what is unacknowledged.) max_queued_messages: the
+        // default 1000 drops messages while a subscriber is behind. set_tcp_nodelay: no Nagle
+        // delay on small frames.
         std::fs::write(
-            &config,
+            dir.join("mosquitto.conf"),
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 1000\n\
                  max_queued_messages 1000000\npersistence false\nset_tcp_nodelay true\n"
             ),
         )?;
-        let log = std::fs::File::create(dir.join("mosquitto.log"))?;
-        let child = Command::new(mosquitto_binary())
+        let child = Self::spawn(&dir)?;
+        let mut broker = Broker { child, dir, port };
+        broker.wait_listening()?;
+        Ok(broker)
+    }
+
+    fn spawn(dir: &std::path::Path) -> anyhow::Result<Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("mosquitto.log"))?;
+        Command::new(mosquitto_binary())
             .arg("-c")
-            .arg(&config)
+            .arg(dir.join("mosquitto.conf"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("starting mosquitto (scripts/services.sh up installs it)")?;
-        let mut broker = Broker { child, dir, port };
+            .context("starting mosquitto (scripts/services.sh up installs it)")
+    }
+
+    fn wait_listening(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + BROKER_START;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(broker);
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
             }
-            if let Some(status) = broker.child.try_wait()? {
+            if let Some(status) = self.child.try_wait()? {
                 let log =
-                    std::fs::read_to_string(broker.dir.join("mosquitto.log")).unwrap_or_default();
+                    std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
                 bail!("mosquitto exited with {status}: {log}");
             }
             if Instant::now() >= deadline {
-                bail!("mosquitto did not listen on port {port} within {BROKER_START:?}");
+                bail!(
+                    "mosquitto did not listen on port {} within {BROKER_START:?}",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Replaces the broker by a new one on the same port: no sessions, nothing in flight.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.dir)?;
+        self.wait_listening()
     }
 }
 
@@ -387,6 +439,8 @@ fn mosquitto_binary() -> PathBuf {
 struct Publisher {
     client: AsyncClient,
     acked: Arc<AtomicU64>,
+    /// CONNACKs so far: it grows when the client reconnects to a restarted broker.
+    connacks: Arc<AtomicU64>,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -410,14 +464,16 @@ fn client_options(client_id: String, port: u16) -> MqttOptions {
 async fn publisher(port: u16, client_id: String) -> anyhow::Result<Publisher> {
     let (client, mut event_loop) = AsyncClient::new(client_options(client_id, port), 1000);
     let acked = Arc::new(AtomicU64::new(0));
+    let connacks = Arc::new(AtomicU64::new(0));
     let (up_tx, up_rx) = oneshot::channel();
     let driver = tokio::spawn({
-        let acked = Arc::clone(&acked);
+        let (acked, connacks) = (Arc::clone(&acked), Arc::clone(&connacks));
         async move {
             let mut up = Some(up_tx);
             loop {
                 match event_loop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connacks.fetch_add(1, Ordering::Relaxed);
                         if let Some(up) = up.take() {
                             let _ = up.send(());
                         }
@@ -435,6 +491,7 @@ async fn publisher(port: u16, client_id: String) -> anyhow::Result<Publisher> {
     let publisher = Publisher {
         client,
         acked,
+        connacks,
         driver,
     };
     tokio::time::timeout(Duration::from_secs(10), up_rx)
@@ -609,8 +666,16 @@ struct Ctx {
     clock: Clock,
     server: ServerInfo,
     broker_port: u16,
+    /// The private broker, restarted before each phase; killed when the context is dropped.
+    broker: std::sync::Mutex<Broker>,
+}
+
+impl Ctx {
     /// Processes whose CPU time is shown beside this one's threads.
-    watched: Vec<(&'static str, u32)>,
+    fn watched(&self) -> Vec<(&'static str, u32)> {
+        let broker = self.broker.lock().map_or(0, |broker| broker.child.id());
+        vec![("broker: private Mosquitto", broker)]
+    }
 }
 
 /// Starts the server on this thread with isolated databases, prefix and MQTT identity.
@@ -646,6 +711,7 @@ async fn start_server(run_id: &str, broker_port: u16) -> anyhow::Result<ServerIn
         .await
         .context("building the server")?;
     let base = format!("http://127.0.0.1:{}", application.port());
+    note_server_threads();
     actix_web::rt::spawn(async move {
         if let Err(error) = application.run_until_stopped().await {
             eprintln!("realtime: the server stopped: {error:#}");
@@ -1001,7 +1067,16 @@ async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
         }
     };
 
-    let Some(collars) = ingest(&ctx, &publishers, collars, &telemetry, &http, &mut summary).await
+    let mut collars = collars;
+    if let Err(error) = fresh_broker(&ctx, &publishers, &telemetry, &mut collars[0]).await {
+        summary.fail(format!("ingest: {error:#}"));
+        return summary;
+    }
+    let Some(collars) = warm_up(&ctx, &publishers, collars, &telemetry, &mut summary).await else {
+        return summary;
+    };
+    let Some(mut collars) =
+        ingest(&ctx, &publishers, collars, &telemetry, &http, &mut summary).await
     else {
         return summary;
     };
@@ -1010,14 +1085,162 @@ async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
     }
     probe_mongodb(&mongo, &collars).await;
 
-    let published = latency(&ctx, &publishers, collars, &token, &http, &mut summary).await;
-    let expected = ctx.plan.messages as u64 + published;
-    if drain(&ctx, &telemetry, expected).await {
-        memory(&ctx, &publishers, &http, &telemetry, &mut summary).await;
-    } else {
+    if let Err(error) = fresh_broker(&ctx, &publishers, &telemetry, &mut collars[0]).await {
+        summary.fail(format!("latency: {error:#}"));
+        return summary;
+    }
+    let stored_before = stored_count(&telemetry).await.unwrap_or(0);
+    let (mut collars, published) =
+        latency(&ctx, &publishers, collars, &token, &http, &mut summary).await;
+    if !drain(&ctx, &telemetry, stored_before + published).await {
         summary.fail("memory: skipped, the server was still behind".to_owned());
+        return summary;
+    }
+    let Some(probe) = collars.first_mut() else {
+        summary.fail("memory: skipped, no collar left to probe the broker with".to_owned());
+        return summary;
+    };
+    if let Err(error) = fresh_broker(&ctx, &publishers, &telemetry, probe).await {
+        summary.fail(format!("memory: {error:#}"));
+        return summary;
+    }
+    memory(&ctx, &publishers, &http, &telemetry, &mut summary).await;
+    if let Some(metrics) = scrape(&http, &ctx.server).await {
+        let failed = metric_sum(&metrics, "pettysync_mqtt_ack_failures_total").unwrap_or(0.0);
+        if failed > 0.0 {
+            summary.notes.push(format!(
+                "the server could not queue {} MQTT acknowledgements (its MQTT request queue \
+                 overflowed under back-pressure); each phase ran on a fresh broker",
+                grouped(failed as u64)
+            ));
+        }
     }
     summary
+}
+
+/// Restarts the private broker so a phase starts with nothing in flight (acknowledgements the
+/// server lost in an earlier phase would otherwise hold the broker's window), then waits until
+/// the bench's publishers are back and the server has re-subscribed: a probe sample is stored.
+async fn fresh_broker(
+    ctx: &Ctx,
+    publishers: &[Publisher],
+    telemetry: &mongodb::Collection<Document>,
+    probe: &mut Collar,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let deadline = started + ctx.clock.budget(BROKER_SWAP_BUDGET);
+    let connacks: Vec<u64> = publishers
+        .iter()
+        .map(|p| p.connacks.load(Ordering::Relaxed))
+        .collect();
+    tokio::task::block_in_place(|| match ctx.broker.lock() {
+        Ok(mut broker) => broker.restart(),
+        Err(_) => bail!("the broker's lock is poisoned"),
+    })?;
+    while publishers
+        .iter()
+        .zip(&connacks)
+        .any(|(p, before)| p.connacks.load(Ordering::Relaxed) <= *before)
+    {
+        if Instant::now() >= deadline {
+            bail!("the bench's publishers did not reconnect to the restarted broker");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored_before = stored_count(telemetry).await?;
+    let mut rng = StdRng::seed_from_u64(7);
+    // Until the server has re-subscribed, the new broker drops what it is sent: probe again.
+    while Instant::now() < deadline {
+        let (_, payload) = probe.next_sample(&mut rng);
+        publishers[0]
+            .client
+            .publish(probe.topic.clone(), QoS::AtLeastOnce, false, payload)
+            .await?;
+        let again = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < again {
+            if stored_count(telemetry).await? > stored_before {
+                ctx.clock.say(format!(
+                    "fresh broker: restarted; the server reconnected and re-subscribed in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    bail!("the server did not re-subscribe to the restarted broker within {BROKER_SWAP_BUDGET:?}")
+}
+
+/// Starts every collar's actor (one sample each) and waits until MongoDB holds the samples,
+/// so the ingest clock then times running actors; prints how fast collars came online.
+async fn warm_up(
+    ctx: &Ctx,
+    publishers: &[Publisher],
+    collars: Vec<Collar>,
+    telemetry: &mongodb::Collection<Document>,
+    summary: &mut Summary,
+) -> Option<Vec<Collar>> {
+    let clock = ctx.clock;
+    let count = collars.len() as u64;
+    let stored_before = stored_count(telemetry).await.unwrap_or(0);
+    let budget = clock.budget(WARM_UP_BUDGET);
+    let cpu_before = CpuTimes::take(&ctx.watched());
+    let started = Instant::now();
+    let tasks: Vec<_> = deal(collars)
+        .into_iter()
+        .enumerate()
+        .map(|(p, hand)| {
+            let count = hand.len();
+            tokio::spawn(burst(
+                publishers[p].client.clone(),
+                hand,
+                count,
+                50 + p as u64,
+            ))
+        })
+        .collect();
+    let mut stored = stored_before;
+    let complete = loop {
+        stored = stored_count(telemetry).await.unwrap_or(stored);
+        if stored >= stored_before + count {
+            break true;
+        }
+        if started.elapsed() >= budget {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = started.elapsed();
+    if complete {
+        let line = format!(
+            "cold start: {} collar actors (each with a fence to index) started and their first \
+             samples stored in {:.1} s → {:.0} collars/s",
+            grouped(count),
+            took.as_secs_f64(),
+            count as f64 / took.as_secs_f64()
+        );
+        clock.say(&line);
+        summary.notes.push(line);
+    } else {
+        clock.say(format!(
+            "cold start: timed out: {} of {} first samples stored in {:.1} s",
+            grouped(stored.saturating_sub(stored_before)),
+            grouped(count),
+            took.as_secs_f64()
+        ));
+    }
+    CpuTimes::take(&ctx.watched()).print_since(&cpu_before, took);
+    match join_hands(tasks).await {
+        Ok(collars) if complete => Some(collars),
+        Ok(_) => {
+            summary.fail("cold start timed out; later phases skipped".to_owned());
+            None
+        }
+        Err(error) => {
+            summary.fail(format!("cold start: {error:#}; later phases skipped"));
+            None
+        }
+    }
 }
 
 /// The number of samples stored. `count_documents` is exact but is an aggregation over
@@ -1172,7 +1395,9 @@ async fn ingest(
         .iter()
         .map(|p| p.acked.load(Ordering::Relaxed))
         .collect();
-    let cpu_before = CpuTimes::take(&ctx.watched);
+    // Samples stored before (the cold start's, the broker probes') do not count.
+    let stored_before = stored_count(telemetry).await.unwrap_or(0);
+    let cpu_before = CpuTimes::take(&ctx.watched());
     let started = Instant::now();
     let tasks: Vec<_> = deal(collars)
         .into_iter()
@@ -1205,7 +1430,7 @@ async fn ingest(
         }
         let asked = Instant::now();
         match stored_count(telemetry).await {
-            Ok(count) => stored = count,
+            Ok(count) => stored = count.saturating_sub(stored_before),
             Err(error) => {
                 poll_error.get_or_insert(error.to_string());
             }
@@ -1221,7 +1446,7 @@ async fn ingest(
         tokio::time::sleep(COUNT_POLL).await;
     };
     let elapsed = started.elapsed();
-    let cpu_after = CpuTimes::take(&ctx.watched);
+    let cpu_after = CpuTimes::take(&ctx.watched());
     let rate = stored.min(n as u64) as f64 / elapsed.as_secs_f64();
     let figure = IngestFigure {
         rate,
@@ -1325,8 +1550,9 @@ struct Received {
     at_ns: u64,
 }
 
-/// What a pacing publisher hands back (its collars are not needed after this phase).
+/// What a pacing publisher hands back.
 struct PacedRun {
+    hand: Vec<Collar>,
     sent: Vec<Sent>,
     published: u64,
 }
@@ -1343,7 +1569,11 @@ async fn paced(
     let mut sent = Vec::new();
     let mut published = 0;
     if hand.is_empty() {
-        return Ok(PacedRun { sent, published });
+        return Ok(PacedRun {
+            hand,
+            sent,
+            published,
+        });
     }
     let (mut next, mut credit, mut last) = (0usize, 0.0f64, Instant::now());
     while !pace.stop.load(Ordering::Relaxed) && Instant::now() < hard_stop {
@@ -1375,7 +1605,11 @@ async fn paced(
         }
         tokio::time::sleep(PACE_TICK).await;
     }
-    Ok(PacedRun { sent, published })
+    Ok(PacedRun {
+        hand,
+        sent,
+        published,
+    })
 }
 
 /// The windows to record: first one within what ingest sustained (so the real-time path is
@@ -1401,7 +1635,7 @@ async fn latency(
     token: &str,
     http: &reqwest::Client,
     summary: &mut Summary,
-) -> u64 {
+) -> (Vec<Collar>, u64) {
     let clock = ctx.clock;
     let plan = ctx.plan;
     let pets = collars.len();
@@ -1445,10 +1679,11 @@ async fn latency(
     // The sessions are closed: keep reporting through the live-mode grace, then stop.
     tokio::time::sleep(Duration::from_secs(LIVE_GRACE_S + 2)).await;
     pace.stop.store(true, Ordering::Relaxed);
-    let (mut sent, mut published) = (Vec::new(), 0);
+    let (mut hands, mut sent, mut published) = (Vec::new(), Vec::new(), 0);
     for task in tasks {
         match tokio::time::timeout(JOIN_WAIT, task).await {
             Ok(Ok(Ok(run))) => {
+                hands.push(run.hand);
                 sent.extend(run.sent);
                 published += run.published;
             }
@@ -1461,7 +1696,7 @@ async fn latency(
         Ok(window) => window,
         Err(error) => {
             summary.fail(format!("latency: {error:#}"));
-            return published;
+            return (gather(hands), published);
         }
     };
     let figures = latency_figures(&window, &sent, pets);
@@ -1477,7 +1712,7 @@ async fn latency(
             summary.sustainable = Some(figure);
         }
     }
-    published
+    (gather(hands), published)
 }
 
 /// One recording window as it ran.
@@ -1507,8 +1742,11 @@ async fn watch_windows(
 ) -> anyhow::Result<Window> {
     let clock = ctx.clock;
     let open_budget = clock.budget(SESSIONS_BUDGET);
-    let hold =
-        open_budget + (WARM_UP + ctx.plan.window) * rates.len() as u32 + STRAGGLERS + REPORT_WAIT;
+    let hold = open_budget
+        + SESSION_SETTLE
+        + (WARM_UP + ctx.plan.window) * rates.len() as u32
+        + STRAGGLERS
+        + REPORT_WAIT;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg(WS_CLIENTS_FLAG)
         .stdin(Stdio::piped())
@@ -1550,7 +1788,8 @@ async fn watch_windows(
         bail!("no WebSocket session could be opened");
     }
 
-    let mut watched = ctx.watched.clone();
+    tokio::time::sleep(SESSION_SETTLE).await;
+    let mut watched = ctx.watched();
     watched.push(("bench: WebSocket clients (child process)", child_pid));
     let mut runs = Vec::with_capacity(rates.len());
     for (i, &rate) in rates.iter().enumerate() {
@@ -2004,16 +2243,38 @@ fn last_seen(frame: &[u8]) -> Option<i64> {
 
 #[derive(Debug, Clone, Copy)]
 struct MemoryFigure {
-    /// RSS growth of the second half over the actors it added: the cost of one more actor.
-    marginal: f64,
-    /// RSS growth over all K: includes one-time growth (pools, maps doubling).
-    overall: f64,
+    /// Growth per actor of the second half: the cost of one more actor, without one-time
+    /// growth (pools, maps doubling). RSS, and the allocator's bytes in use when known.
+    rss_marginal: f64,
+    heap_marginal: Option<f64>,
+    /// Growth per actor over all K.
+    rss_overall: f64,
+    heap_overall: Option<f64>,
     collars: u64,
     complete: bool,
 }
 
-/// K unpaired collars send one sample each, in two halves; the RSS growth per new actor is
-/// the cost of an idle collar actor.
+/// The process's memory at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    rss: u64,
+    /// glibc's bytes in use (all arenas, mmapped chunks included), modulo 2^32.
+    heap: Option<u32>,
+}
+
+/// Growth per new actor between two readings: (RSS, heap).
+fn per_actor(from: Reading, to: Reading, actors: u64) -> (f64, Option<f64>) {
+    let actors = actors.max(1) as f64;
+    let rss = to.rss.saturating_sub(from.rss) as f64 / actors;
+    let heap = from
+        .heap
+        .zip(to.heap)
+        .map(|(a, b)| f64::from(b.wrapping_sub(a)) / actors);
+    (rss, heap)
+}
+
+/// K unpaired collars send one sample each, in two halves; the memory growth per new actor
+/// is the cost of an idle collar actor.
 async fn memory(
     ctx: &Ctx,
     publishers: &[Publisher],
@@ -2057,17 +2318,17 @@ async fn memory(
     let first = deal(collars);
     let actors_before = collar_actors(http, &ctx.server).await.unwrap_or(0.0) as u64;
     let stored_before = stored_count(telemetry).await.unwrap_or(0);
-    let Some(rss_before) = settled_rss().await else {
+    let Some(before) = settled().await else {
         summary.fail("memory: /proc/self/status has no VmRSS".to_owned());
         return;
     };
     clock.say(format!(
         "memory: {} collar actors running, RSS {:.1} MiB; starting {} more in two halves",
         grouped(actors_before),
-        mib(rss_before),
+        mib(before.rss),
         grouped(k as u64)
     ));
-    let mut readings = Vec::new();
+    let mut readings: Vec<(u64, Reading)> = Vec::new();
     let mut complete = true;
     for (half, hands) in [first, second].into_iter().enumerate() {
         let count: usize = hands.iter().map(Vec::len).sum();
@@ -2100,7 +2361,7 @@ async fn memory(
             summary.fail(format!("memory: {error:#}"));
         }
         let added = actors.saturating_sub(actors_before);
-        let rss = settled_rss().await.unwrap_or(rss_before);
+        let reading = settled().await.unwrap_or(before);
         if done {
             clock.say(format!(
                 "memory: half {}: {} new collar actors started and their samples stored in {:.1} s \
@@ -2109,7 +2370,7 @@ async fn memory(
                 grouped(count as u64),
                 took.as_secs_f64(),
                 count as f64 / took.as_secs_f64(),
-                mib(rss)
+                mib(reading.rss)
             ));
         } else {
             clock.say(format!(
@@ -2121,37 +2382,43 @@ async fn memory(
                 grouped(started_so_far)
             ));
         }
-        readings.push((added, rss));
+        readings.push((added, reading));
         if !done {
             complete = false;
             break;
         }
     }
-    let Some(&(added, rss_after)) = readings.last() else {
+    let Some(&(added, after)) = readings.last() else {
         return;
     };
-    let overall = rss_after.saturating_sub(rss_before) as f64 / added.max(1) as f64;
-    let marginal = match readings.as_slice() {
-        [(half, rss_half), (all, rss_all)] if all > half => {
-            rss_all.saturating_sub(*rss_half) as f64 / (all - half) as f64
-        }
-        _ => overall,
+    let (rss_overall, heap_overall) = per_actor(before, after, added);
+    let (rss_marginal, heap_marginal) = match readings.as_slice() {
+        [(half, middle), (all, end)] if all > half => per_actor(*middle, *end, all - half),
+        _ => (rss_overall, heap_overall),
     };
     println!(
-        "  RSS growth per new idle collar actor: {marginal:.0} bytes over the second half, \
-         {overall:.0} bytes over all {} (malloc_trim before each reading)",
+        "  RSS growth per new idle collar actor: {rss_marginal:.0} bytes over the second half, \
+         {rss_overall:.0} bytes over all {} (malloc_trim before each reading)",
         grouped(added)
     );
+    if let (Some(marginal), Some(overall)) = (heap_marginal, heap_overall) {
+        println!(
+            "  allocator bytes in use (glibc mallinfo) per new actor: {marginal:.0} over the \
+             second half, {overall:.0} over all"
+        );
+    }
     println!(
         "  this counts the actor, its mailbox and timers, its entries in the registry's and the \
-         pipeline's maps, and its live state; it is an upper bound (allocator slack, pools that grew)"
+         pipeline's maps, and its live state; RSS also counts allocator slack and pools that grew"
     );
     if let Some(metrics) = scrape(http, &ctx.server).await {
         print_failed_acks(&metrics);
     }
     summary.memory = Some(MemoryFigure {
-        marginal,
-        overall,
+        rss_marginal,
+        heap_marginal,
+        rss_overall,
+        heap_overall,
         collars: added,
         complete,
     });
@@ -2213,11 +2480,46 @@ async fn wait_for_actors(
     }
 }
 
-/// RSS once in-flight work (snapshot writes, inserts) has settled and free pages are returned.
-async fn settled_rss() -> Option<u64> {
+/// Memory once in-flight work (snapshot writes, inserts) has settled and free pages are
+/// returned to the kernel.
+async fn settled() -> Option<Reading> {
     tokio::time::sleep(MEMORY_SETTLE).await;
     release_free_memory();
-    rss_bytes()
+    Some(Reading {
+        rss: rss_bytes()?,
+        heap: heap_in_use(),
+    })
+}
+
+/// glibc's count of heap bytes in use, over every arena and mmapped chunk (`mallinfo`'s
+/// fields are C `int`s: the sum is right modulo 2^32, which a difference survives).
+fn heap_in_use() -> Option<u32> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::raw::c_int;
+        #[repr(C)]
+        struct MallInfo {
+            arena: c_int,
+            ordblks: c_int,
+            smblks: c_int,
+            hblks: c_int,
+            hblkhd: c_int,
+            usmblks: c_int,
+            fsmblks: c_int,
+            uordblks: c_int,
+            fordblks: c_int,
+            keepcost: c_int,
+        }
+        extern "C" {
+            fn mallinfo() -> MallInfo;
+        }
+        // SAFETY: glibc's mallinfo only reads the allocator's statistics (under its locks)
+        // and returns them by value.
+        let info = unsafe { mallinfo() };
+        Some((info.uordblks as u32).wrapping_add(info.hblkhd as u32))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -2355,27 +2657,36 @@ fn print_persistence(metrics: &str) {
 /// CPU ticks (1/100 s) per part: this process's threads by role, and the other processes
 /// that take part (the private broker, the stores, the WebSocket client process).
 #[derive(Debug, Clone, Default)]
-struct CpuTimes(BTreeMap<String, u64>);
+struct CpuTimes {
+    /// Other processes, by role.
+    parts: BTreeMap<String, u64>,
+    /// This process's live threads: id → (role, ticks).
+    threads: HashMap<u32, (String, u64)>,
+    /// This process as a whole, which also counts threads that have exited.
+    own_total: u64,
+}
 
 /// Linux reports `/proc` CPU times in USER_HZ, which is 100 on every mainstream build.
 const TICKS_PER_SECOND: f64 = 100.0;
 
 impl CpuTimes {
     fn take(watched: &[(&'static str, u32)]) -> CpuTimes {
-        let mut times: BTreeMap<String, u64> = BTreeMap::new();
+        let mut parts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut threads = HashMap::new();
         let me = std::process::id();
         if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
             for task in tasks.flatten() {
                 let tid: u32 = task.file_name().to_string_lossy().parse().unwrap_or(0);
                 if let Some((comm, ticks)) = read_stat(&task.path().join("stat")) {
-                    *times.entry(thread_role(tid == me, &comm)).or_default() += ticks;
+                    threads.insert(tid, (thread_role(tid, tid == me, &comm), ticks));
                 }
             }
         }
+        let own_total = read_stat(std::path::Path::new("/proc/self/stat")).map_or(0, |(_, t)| t);
         let mut known: Vec<u32> = vec![me];
         for &(label, pid) in watched {
             if let Some((_, ticks)) = read_stat(&PathBuf::from(format!("/proc/{pid}/stat"))) {
-                *times.entry(label.to_owned()).or_default() += ticks;
+                *parts.entry(label.to_owned()).or_default() += ticks;
             }
             known.push(pid);
         }
@@ -2391,24 +2702,48 @@ impl CpuTimes {
                     continue;
                 };
                 if let Some((_, ticks)) = read_stat(&process.path().join("stat")) {
-                    *times.entry(role.to_owned()).or_default() += ticks;
+                    *parts.entry(role.to_owned()).or_default() += ticks;
                 }
             }
         }
-        CpuTimes(times)
+        CpuTimes {
+            parts,
+            threads,
+            own_total,
+        }
     }
 
     /// CPU seconds per part since `before`, and the share of one core over `wall`.
     fn print_since(&self, before: &CpuTimes, wall: Duration) {
-        let mut rows: Vec<(&str, f64)> = self
-            .0
-            .iter()
-            .map(|(label, ticks)| {
-                let spent = ticks.saturating_sub(*before.0.get(label).unwrap_or(&0));
-                (label.as_str(), spent as f64 / TICKS_PER_SECOND)
-            })
-            .filter(|(_, seconds)| *seconds > 0.0)
+        let mut spent: BTreeMap<String, u64> = BTreeMap::new();
+        for (label, ticks) in &self.parts {
+            let since = ticks.saturating_sub(*before.parts.get(label).unwrap_or(&0));
+            *spent.entry(label.clone()).or_default() += since;
+        }
+        // A thread alive at both readings counts its difference, one started meanwhile all it
+        // spent; what the process spent beyond that went to threads that exited meanwhile (the
+        // blocking pool's threads end after 10 s idle).
+        let mut live = 0;
+        for (tid, (role, ticks)) in &self.threads {
+            let since = ticks.saturating_sub(before.threads.get(tid).map_or(0, |(_, t)| *t));
+            *spent.entry(role.clone()).or_default() += since;
+            live += since;
+        }
+        let exited = self
+            .own_total
+            .saturating_sub(before.own_total)
+            .saturating_sub(live);
+        if exited > 0 {
+            spent.insert(
+                "this process: threads that exited meanwhile (blocking pool)".to_owned(),
+                exited,
+            );
+        }
+        let mut rows: Vec<(String, f64)> = spent
+            .into_iter()
+            .map(|(label, ticks)| (label, ticks as f64 / TICKS_PER_SECOND))
             .collect();
+        rows.retain(|(_, seconds)| *seconds > 0.0);
         rows.sort_by(|a, b| b.1.total_cmp(&a.1));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
@@ -2438,13 +2773,46 @@ fn read_stat(path: &std::path::Path) -> Option<(String, u64)> {
     Some((comm, utime + stime))
 }
 
-fn thread_role(main: bool, comm: &str) -> String {
+/// Roles of the server's actix threads, by thread id (see [`note_server_threads`]).
+static SERVER_THREADS: std::sync::OnceLock<HashMap<u32, &'static str>> = std::sync::OnceLock::new();
+const ARBITER_ROLE: &str = "server: collar-actor arbiters";
+const WORKER_ROLE: &str = "server: HTTP/WebSocket workers (sessions)";
+
+/// Tells the server's collar-actor arbiters from its HTTP workers, which the kernel names
+/// alike (`actix-rt|system:0|arbiter:N`, cut to 15 characters). `Application::build` starts
+/// one arbiter per core before the HTTP server's workers (which start once the System runs
+/// again), and thread ids grow in creation order: the first ones are the arbiters.
+fn note_server_threads() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut actix: Vec<u32> = std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|task| {
+                    let tid = task.file_name().to_string_lossy().parse().ok()?;
+                    let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                    comm.starts_with("actix-rt|system").then_some(tid)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    actix.sort_unstable();
+    let roles = actix
+        .iter()
+        .take(cores)
+        .map(|tid| (*tid, ARBITER_ROLE))
+        .collect();
+    let _ = SERVER_THREADS.set(roles);
+}
+
+fn thread_role(tid: u32, main: bool, comm: &str) -> String {
+    let known = SERVER_THREADS.get().and_then(|roles| roles.get(&tid));
     let role = if main {
         "server: main thread (MQTT loop, pipeline, persistence, hub)"
-    } else if comm.starts_with("actix-rt|system") {
-        "server: collar-actor arbiters"
-    } else if comm.starts_with("actix-server") {
-        "server: HTTP/WebSocket workers (sessions)"
+    } else if let Some(role) = known {
+        role
+    } else if comm.starts_with("actix-rt|system") || comm.starts_with("actix-server") {
+        WORKER_ROLE
     } else if comm.starts_with("bench-load") {
         "bench: publishers, HTTP and MongoDB clients"
     } else if comm.starts_with("tokio-rt-worker") {
@@ -2484,6 +2852,8 @@ struct Summary {
     sustainable: Option<LatencyFigure>,
     memory: Option<MemoryFigure>,
     problems: Vec<String>,
+    /// Other findings worth repeating under the table.
+    notes: Vec<String>,
 }
 
 impl Summary {
@@ -2496,6 +2866,7 @@ impl Summary {
             sustainable: None,
             memory: None,
             problems: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -2610,18 +2981,29 @@ impl Summary {
             ],
         });
         rows.push(match self.memory {
-            Some(m) => [
-                "memory per idle collar actor".into(),
-                format!(
-                    "{:.0} B marginal, {:.0} B overall (over {} actors{})",
-                    m.marginal,
-                    m.overall,
-                    grouped(m.collars),
-                    if m.complete { "" } else { ", timed out" }
-                ),
-                format!("≤ {TARGET_ACTOR_BYTES:.0} B"),
-                yes_no(m.complete && m.marginal <= TARGET_ACTOR_BYTES),
-            ],
+            Some(m) => {
+                // The allocator's count when there is one: RSS adds page and arena slack that
+                // moves by hundreds of bytes per actor from run to run.
+                let cost = m.heap_marginal.unwrap_or(m.rss_marginal);
+                let heap = m
+                    .heap_marginal
+                    .zip(m.heap_overall)
+                    .map_or(String::new(), |(a, b)| {
+                        format!("heap {a:.0} B ({b:.0} B overall), ")
+                    });
+                [
+                    "memory per idle collar actor".into(),
+                    format!(
+                        "{heap}RSS {:.0} B ({:.0} B overall), over {} actors{}",
+                        m.rss_marginal,
+                        m.rss_overall,
+                        grouped(m.collars),
+                        if m.complete { "" } else { ", timed out" }
+                    ),
+                    format!("≤ {TARGET_ACTOR_BYTES:.0} B"),
+                    yes_no(m.complete && cost <= TARGET_ACTOR_BYTES),
+                ]
+            }
             None => [
                 "memory per idle collar actor".into(),
                 "not measured".into(),
@@ -2656,6 +3038,9 @@ impl Summary {
         }
         println!("  machine: {}", machine());
         println!("  load average at the end: {}", load_average());
+        for note in &self.notes {
+            println!("  note: {note}");
+        }
         for problem in &self.problems {
             println!("  problem: {problem}");
         }

@@ -71,14 +71,14 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let future = runtime.block_on(async {
-            let held = SpawnsOnDrop;
-            guarded(async move {
-                let _held = held;
-                std::future::pending::<()>().await;
-            })
+        let entered = runtime.enter();
+        let held = SpawnsOnDrop;
+        let future = guarded(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
         });
-        // Dropped outside `block_on`: without the guard this would panic.
+        drop(entered);
+        // Dropped with no runtime entered: without the guard this would panic.
         drop(future);
     }
 }

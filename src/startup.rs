@@ -28,7 +28,7 @@ use crate::config::Settings;
 use crate::http;
 use crate::http::health::Dependencies;
 use crate::ingest::commands::Commands;
-use crate::ingest::mqtt::{self, MqttLink};
+use crate::ingest::mqtt::{self, Acker, MqttLink};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::voice::VoiceStore;
 
@@ -121,7 +121,7 @@ impl Application {
         ));
         let persistence = {
             let (mongo, client) = (mongo.clone(), mqtt.client.clone());
-            Supervisor::start(move |_| PersistenceSupervisor::new(mongo, client))
+            Supervisor::start(move |_| PersistenceSupervisor::new(mongo, Acker::new(client)))
         };
         let (pipeline_stop, stop_rx) = watch::channel(false);
         let voice = VoiceStore {
@@ -133,7 +133,7 @@ impl Application {
             settings.mqtt_topic_prefix.clone(),
             registry.clone(),
             persistence.clone(),
-            mqtt.client.clone(),
+            Acker::new(mqtt.client.clone()),
             commands.clone(),
             voice,
         );

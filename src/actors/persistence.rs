@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::{Publish, QoS};
+
+use crate::ingest::mqtt::Acker;
 
 use crate::ids::PetId;
 use crate::ingest::decode::Sample;
@@ -107,7 +109,7 @@ pub struct Buffered;
 
 pub struct PersistenceSupervisor {
     db: mongodb::Database,
-    mqtt: AsyncClient,
+    acker: Acker,
     buffer: VecDeque<Append>,
     buffered_docs: usize,
     writing: bool,
@@ -117,10 +119,10 @@ pub struct PersistenceSupervisor {
 }
 
 impl PersistenceSupervisor {
-    pub fn new(db: mongodb::Database, mqtt: AsyncClient) -> Self {
+    pub fn new(db: mongodb::Database, acker: Acker) -> Self {
         Self {
             db,
-            mqtt,
+            acker,
             buffer: VecDeque::new(),
             buffered_docs: 0,
             writing: false,
@@ -212,14 +214,7 @@ impl PersistenceSupervisor {
         self.buffered_docs -= docs;
         for append in self.buffer.drain(..taken) {
             if let Some(ack) = append.ack {
-                let mut stub = Publish::new("", ack.qos, Vec::new());
-                stub.pkid = ack.pkid;
-                // Fails only when the client's request queue is full or gone; the broker
-                // then redelivers after reconnecting, and the duplicate is skipped.
-                if let Err(error) = self.mqtt.try_ack(&stub) {
-                    metrics::counter!("pettysync_mqtt_ack_failures_total").increment(1);
-                    tracing::warn!(%error, "could not acknowledge a stored message");
-                }
+                self.acker.ack(ack.pkid, ack.qos);
             }
         }
     }

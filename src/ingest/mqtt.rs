@@ -60,6 +60,40 @@ impl MqttLink {
     }
 }
 
+/// Acknowledges messages to the broker without making the caller wait: when the client's
+/// request queue is full (the event loop is busy handing messages to ingest), the
+/// acknowledgement waits for room in its own task. Those tasks are bounded by the broker's
+/// in-flight window: it sends no more QoS 1 messages until earlier ones are acknowledged.
+#[derive(Clone)]
+pub struct Acker {
+    client: AsyncClient,
+}
+
+impl Acker {
+    pub fn new(client: AsyncClient) -> Self {
+        Self { client }
+    }
+
+    /// Acknowledges the message with this packet id.
+    pub fn ack(&self, pkid: u16, qos: QoS) {
+        let mut stub = Publish::new("", qos, Vec::new());
+        stub.pkid = pkid;
+        if self.client.try_ack(&stub).is_ok() {
+            return;
+        }
+        metrics::counter!("pettysync_mqtt_ack_deferred_total").increment(1);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = client.ack(&stub).await {
+                // The client is gone (shutdown): the broker redelivers after the next
+                // connect, and the duplicate is skipped.
+                metrics::counter!("pettysync_mqtt_ack_failures_total").increment(1);
+                tracing::warn!(%error, "could not acknowledge a message");
+            }
+        });
+    }
+}
+
 /// Parses the broker URL (its `client_id` names this server to the broker, and keeps its
 /// session: QoS 1 messages that arrive while it is away wait at the broker).
 pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::OptionError> {

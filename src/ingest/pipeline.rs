@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use mongodb::bson::{doc, Binary, DateTime as BsonDateTime, Document};
-use rumqttc::{AsyncClient, Publish};
+use rumqttc::Publish;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::Instrument;
 
 use super::commands::Commands;
 use super::decode::{self, Channel, Decoded, Rejection};
+use super::mqtt::Acker;
 use super::voice::VoiceStore;
 use crate::actors::collar::{CollarActor, CurrentPet, StatusReport, Telemetry};
 use crate::actors::persistence::{
@@ -36,7 +37,7 @@ pub struct Pipeline {
     pub topic_prefix: String,
     pub registry: Addr<CollarRegistry>,
     pub persistence: Addr<PersistenceSupervisor>,
-    pub mqtt: AsyncClient,
+    pub acker: Acker,
     pub commands: Commands,
     pub voice: VoiceStore,
     actors: HashMap<String, Addr<CollarActor>>,
@@ -49,7 +50,7 @@ impl Pipeline {
         topic_prefix: String,
         registry: Addr<CollarRegistry>,
         persistence: Addr<PersistenceSupervisor>,
-        mqtt: AsyncClient,
+        acker: Acker,
         commands: Commands,
         voice: VoiceStore,
     ) -> Self {
@@ -57,7 +58,7 @@ impl Pipeline {
             topic_prefix,
             registry,
             persistence,
-            mqtt,
+            acker,
             commands,
             voice,
             actors: HashMap::new(),
@@ -293,9 +294,7 @@ impl Pipeline {
     }
 
     fn ack_now(&self, publish: &Publish) {
-        if let Err(error) = self.mqtt.try_ack(publish) {
-            tracing::warn!(%error, "could not acknowledge a message");
-        }
+        self.acker.ack(publish.pkid, publish.qos);
     }
 
     /// Runs a store (voice, command answer) beside ingest and acknowledges after it succeeds.
@@ -306,14 +305,12 @@ impl Pipeline {
         let Ok(permit) = self.side_tasks.clone().acquire_owned().await else {
             return;
         };
-        let mqtt = self.mqtt.clone();
+        let acker = self.acker.clone();
         let publish = publish.clone();
         tokio::spawn(async move {
             let _permit = permit;
             match store.await {
-                Ok(()) => {
-                    let _ = mqtt.try_ack(&publish);
-                }
+                Ok(()) => acker.ack(publish.pkid, publish.qos),
                 // Left unacknowledged: the broker redelivers after a reconnect.
                 Err(error) => {
                     tracing::warn!(topic = %publish.topic, error = ?error, "could not store a message")
