@@ -6,6 +6,9 @@
 # QoS 1 baseline, the server's ingest rate, publish → WebSocket latency and memory per idle
 # collar actor, with where the CPU went.
 #
+# Then the feed benchmark (benches/feed.rs): GET /v1/feed p50/p90/p99 under open-loop load at
+# 500 and 2 000 req/s, with the rate achieved and CPU per request.
+#
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
 #             collars), about a minute; the default full run takes a few minutes.
@@ -44,8 +47,12 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --no-run
+# One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
+drop_bench_data
+# The feed benchmark exits 1 when any request did not get a 200 (an overload shows as such).
+cargo bench --bench feed -- "$@" || status=$?
 drop_bench_data
 exit "$status"
