@@ -9,8 +9,8 @@
 //!
 //! One run:
 //! 0. a private Mosquitto on a free loopback port, its config in a temp dir, killed at the end;
-//!    it is restarted before phases 3, 4 and 5, so a phase never inherits messages that an
-//!    earlier one left in flight (the server can fail to acknowledge under overload);
+//!    it is restarted before phases 3, 4 and 5, so a phase never inherits what an earlier,
+//!    overloaded one left queued or unacknowledged at the broker;
 //! 1. baseline: P rumqttc publishers → broker → one rumqttc subscriber, all QoS 1;
 //! 2. the server, in this process, against fresh PostgreSQL and MongoDB databases, a Redis
 //!    key prefix and a topic prefix of its own; one owner, C pets, each with a paired collar
@@ -1118,9 +1118,10 @@ async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
     summary
 }
 
-/// Restarts the private broker so a phase starts with nothing in flight (acknowledgements the
-/// server lost in an earlier phase would otherwise hold the broker's window), then waits until
-/// the bench's publishers are back and the server has re-subscribed: a probe sample is stored.
+/// Restarts the private broker so a phase starts with nothing queued or in flight (an earlier,
+/// overloaded phase may have left both, and lost acknowledgements hold the broker's window),
+/// then waits until the bench's publishers are back and the server has re-subscribed: a probe
+/// sample is stored.
 async fn fresh_broker(
     ctx: &Ctx,
     publishers: &[Publisher],

@@ -26,23 +26,36 @@ if ! ulimit -n "$wanted" 2>/dev/null; then
     fi
 fi
 
-# Each run makes its own PostgreSQL and MongoDB database and Redis key prefix; drop them
-# (this run's afterwards, and any an interrupted run left behind).
+# Each run makes its own PostgreSQL and MongoDB database and Redis key prefix; drop them (this
+# run's afterwards, and any an interrupted run left behind). A run still going holds
+# connections to its PostgreSQL database, so PostgreSQL refuses to drop it (no FORCE): its
+# MongoDB database and Redis keys are kept too, and a concurrent run is never cut short.
 drop_bench_data() {
+    local db
     psql -h 127.0.0.1 -U postgres -d postgres -Atc \
         "SELECT datname FROM pg_database WHERE datname LIKE 'pettysync\_bench\_%'" 2>/dev/null |
         while read -r db; do
-            psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
+            psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null || true
         done
-    python3 - <<'PY' || echo "bench.sh: could not drop old MongoDB bench databases" >&2
+    local in_use
+    in_use=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pettysync\_bench\_%'" 2>/dev/null || true)
+    python3 - "$in_use" <<'PY' || echo "bench.sh: could not drop old MongoDB bench databases" >&2
+import sys
 import pymongo
+in_use = set(sys.argv[1].split())
 client = pymongo.MongoClient("mongodb://127.0.0.1:27017", serverSelectionTimeoutMS=3000)
 for name in client.list_database_names():
-    if name.startswith("pettysync_bench_"):
+    if name.startswith("pettysync_bench_") and name not in in_use:
         client.drop_database(name)
 PY
     if command -v redis-cli >/dev/null; then
-        redis-cli -h 127.0.0.1 --scan --pattern 'pettysync:bench:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null || true
+        # Keys are `pettysync:bench:<run id>:…`; the run id ends each database name.
+        local keep=("^$")
+        for db in $in_use; do keep+=("${db##*_}"); done
+        redis-cli -h 127.0.0.1 --scan --pattern 'pettysync:bench:*' |
+            grep -v -F "${keep[@]/#/-e}" |
+            xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null || true
     fi
 }
 drop_bench_data
