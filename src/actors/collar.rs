@@ -37,6 +37,8 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
 const SNAPSHOT_TTL_S: u64 = 7 * 24 * 3600;
 /// Reporting interval of a collar in live mode (collar protocol).
 pub const LIVE_INTERVAL_S: u32 = 3;
+/// Wait before offering a state again to a hub whose mailbox was full.
+const STATE_RETRY: Duration = Duration::from_millis(20);
 /// H3 resolution of the `h3` cell in the live state (cells of about 2 000 m²).
 const STATE_H3_RESOLUTION: h3o::Resolution = h3o::Resolution::Eleven;
 
@@ -78,6 +80,8 @@ pub struct CollarActor {
     outputs: CollarOutputs,
     last_message: Instant,
     silence: Option<SpawnHandle>,
+    /// A state the hub had no room for is offered again by this timer.
+    state_retry: Option<SpawnHandle>,
     last_snapshot: Option<Instant>,
     snapshot_in_flight: bool,
 }
@@ -102,6 +106,7 @@ impl CollarActor {
             outputs,
             last_message: Instant::now(),
             silence: None,
+            state_retry: None,
             last_snapshot: None,
             snapshot_in_flight: false,
         };
@@ -286,13 +291,36 @@ impl CollarActor {
     }
 
     fn publish_state(&mut self, ctx: &mut Context<Self>) {
-        if let Some(pet_id) = self.pet_id {
-            self.outputs.hub.do_send(StateChanged {
-                pet_id,
-                state: Arc::new(self.snap.state.clone()),
-            });
-        }
+        self.offer_state(ctx);
         self.maybe_snapshot(ctx);
+    }
+
+    /// Hands the whole state to the hub. When the hub's mailbox is full the state is not
+    /// queued (it would pile up behind a busy hub): it is offered again after
+    /// `STATE_RETRY`, and since every state is whole, only the newest matters.
+    fn offer_state(&mut self, ctx: &mut Context<Self>) {
+        let Some(pet_id) = self.pet_id else { return };
+        let changed = StateChanged {
+            pet_id,
+            state: Arc::new(self.snap.state.clone()),
+        };
+        match self.outputs.hub.try_send(changed) {
+            Ok(()) => {
+                if let Some(retry) = self.state_retry.take() {
+                    ctx.cancel_future(retry);
+                }
+            }
+            Err(SendError::Full(_)) => {
+                metrics::counter!("pettysync_hub_full_total").increment(1);
+                if self.state_retry.is_none() {
+                    self.state_retry = Some(ctx.run_later(STATE_RETRY, |actor, ctx| {
+                        actor.state_retry = None;
+                        actor.offer_state(ctx);
+                    }));
+                }
+            }
+            Err(SendError::Closed(_)) => {}
+        }
     }
 
     /// Writes the snapshot at most every `SNAPSHOT_EVERY`, one write in flight at a time.

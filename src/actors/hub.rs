@@ -217,8 +217,16 @@ fn forget<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<Uuid>>, key: K
     }
 }
 
+/// Messages the hub's mailbox holds before `try_send` refuses: collar actors then hold their
+/// newest state back and offer it again (alerts and session messages still queue).
+pub const MAILBOX_CAPACITY: usize = 10_000;
+
 impl Actor for LiveHub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
 }
 
 impl Handler<Connect> for LiveHub {
