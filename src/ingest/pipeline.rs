@@ -183,6 +183,8 @@ impl Pipeline {
             Vec::new()
         } else {
             // The actor answers with the pet the collar is on now: samples are stored under it.
+            // A copy stays here because a message to an actor that just stopped is lost with
+            // it, and the samples must be stored regardless.
             let kept = samples.clone();
             let pet = self
                 .tell(serial, actor, Telemetry { samples })
