@@ -259,3 +259,50 @@ async fn a_collar_that_drops_off_without_disconnecting_goes_offline_by_its_last_
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_fence_added_or_deleted_while_the_collar_reports_applies_to_its_next_fixes() {
+    let mut live = Live::start().await;
+    let (lat, lon) = PARK_CENTRE;
+    let before = live.collar.sample(1, lat, lon, 5.0, json!({}));
+    let state = live.publish(&before).await;
+    assert_eq!(
+        state["geofences"]["inside"],
+        json!([]),
+        "no fence yet: {state}"
+    );
+
+    // The collar's actor is running now: the new fence must reach it without a restart.
+    let fence_id = live.create_fence("safe", park()).await;
+    let mut seq = 1;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        seq += 1;
+        let sample = live.collar.sample(seq, lat, lon, 5.0, json!({}));
+        let state = live.publish(&sample).await;
+        if state["geofences"]["inside"] == json!([fence_id.clone()]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new fence never applied: {state}"
+        );
+    }
+
+    let path = format!("/v1/geofences/{fence_id}");
+    let deleted = live.app.delete(&path, live.owner.bearer()).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        seq += 1;
+        let sample = live.collar.sample(seq, lat, lon, 5.0, json!({}));
+        let state = live.publish(&sample).await;
+        if state["geofences"]["inside"] == json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted fence stayed: {state}"
+        );
+    }
+}
