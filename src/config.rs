@@ -56,7 +56,8 @@ pub struct Settings {
     pub feed_fanout_max_followers: u64,
     /// The same alert kind for the same pet within this many seconds pushes once.
     pub push_dedupe_window_s: u64,
-    /// Most pushes one user gets per hour; the rest are stored as notifications only.
+    /// Most social pushes (follows, likes, comments) one user gets per hour; the rest are
+    /// stored as notifications only. Alerts have their own budget.
     pub push_rate_limit_per_hour: u32,
     /// Longest a share link may live, in seconds.
     pub share_max_expiry_s: u64,
@@ -66,6 +67,15 @@ pub struct Settings {
     pub map_tile_url: String,
     pub log: String,
     pub log_format: LogFormat,
+    // Ingest and shutdown (see README, "Guarantees and limits").
+    /// MQTT 5 Receive Maximum: QoS 1 messages the broker may have unacknowledged with us.
+    pub mqtt_receive_maximum: u16,
+    /// Seconds the broker keeps our session (and queues messages for it) while we are away.
+    pub mqtt_session_expiry_s: u32,
+    /// Longest a SIGTERM waits for buffered work to be stored before the process exits.
+    pub drain_timeout_s: u64,
+    /// Most alert pushes one user gets per hour (social pushes have their own budget).
+    pub push_alert_rate_limit_per_hour: u32,
 }
 
 /// How log lines are written.
@@ -119,6 +129,10 @@ struct Defaults {
     map_tile_url: &'static str,
     log: &'static str,
     log_format: LogFormat,
+    mqtt_receive_maximum: u16,
+    mqtt_session_expiry_s: u32,
+    drain_timeout_s: u64,
+    push_alert_rate_limit_per_hour: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -145,6 +159,10 @@ const DEFAULTS: Defaults = Defaults {
     map_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
     log: "info",
     log_format: LogFormat::Text,
+    mqtt_receive_maximum: 65_535,
+    mqtt_session_expiry_s: 7 * 24 * 3600,
+    drain_timeout_s: 30,
+    push_alert_rate_limit_per_hour: 60,
 };
 
 impl Settings {
@@ -229,6 +247,18 @@ impl Settings {
                 "must be non-empty and without MQTT wildcards",
             ));
         }
+        if self.mqtt_receive_maximum == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MQTT_RECEIVE_MAXIMUM",
+                "must be 1 to 65535",
+            ));
+        }
+        if self.drain_timeout_s == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_DRAIN_TIMEOUT_S",
+                "must be at least 1",
+            ));
+        }
         if let Some(secret) = &self.jwt_secret {
             if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::new(
@@ -248,6 +278,11 @@ impl Settings {
                 "is required by serve (at least 32 bytes)",
             )
         })
+    }
+
+    /// How long a SIGTERM waits for buffered work before the process exits.
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.drain_timeout_s)
     }
 
     /// How long live mode outlasts the last watcher.

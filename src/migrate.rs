@@ -14,6 +14,9 @@ use crate::config::Settings;
 pub const TELEMETRY_COLLECTION: &str = "telemetry";
 /// Collar messages that failed validation, with their reason.
 pub const DEAD_LETTER_COLLECTION: &str = "dead_letters";
+/// Alerts raised and stored with the collar message behind them, until they are in
+/// PostgreSQL (an outbox: the alert supervisor drains it).
+pub const ALERT_OUTBOX_COLLECTION: &str = "alert_outbox";
 /// How long dead letters are kept before MongoDB expires them.
 const DEAD_LETTER_TTL_DAYS: u64 = 30;
 /// MongoDB's error code for "collection already exists".
@@ -71,6 +74,8 @@ async fn migrate_mongodb(settings: &Settings) -> anyhow::Result<()> {
     .context("creating the telemetry collection")?;
     ignore_exists(db.create_collection(DEAD_LETTER_COLLECTION).await)
         .context("creating the dead-letter collection")?;
+    ignore_exists(db.create_collection(ALERT_OUTBOX_COLLECTION).await)
+        .context("creating the alert outbox collection")?;
 
     // Not unique: a real time-series collection cannot carry a unique index, so duplicate
     // suppression happens before insert; these serve time-range reads and that check.

@@ -14,14 +14,15 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::actors::alerts::AlertSupervisor;
+use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::collar::CollarOutputs;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::LiveHub;
-use crate::actors::notifications::NotificationSupervisor;
-use crate::actors::persistence::{Drain, PersistenceSupervisor};
+use crate::actors::notifications::{push_gate, NotificationSupervisor};
+use crate::actors::persistence::{self, Drain, PersistenceSupervisor, SnapshotWriter};
 use crate::actors::registry::CollarRegistry;
+use crate::actors::voice_spool::VoiceSpoolDrainer;
 use crate::auth::JwtKeys;
 use crate::cache::Redis;
 use crate::config::Settings;
@@ -37,9 +38,6 @@ const PG_POOL_SIZE: u32 = 20;
 /// How long a request waits for a PostgreSQL connection (or for MongoDB to be found).
 const STORE_WAIT: Duration = Duration::from_secs(3);
 
-/// How long shutdown waits for buffered samples to be written (MongoDB may be down).
-const DRAIN_WAIT: Duration = Duration::from_secs(30);
-
 /// The running server: its HTTP listener, the actors and the background tasks it owns.
 pub struct Application {
     port: u16,
@@ -49,7 +47,9 @@ pub struct Application {
     pipeline_task: JoinHandle<()>,
     pipeline_stop: watch::Sender<bool>,
     persistence: Addr<PersistenceSupervisor>,
+    alerts: Addr<AlertSupervisor>,
     arbiters: Vec<Arbiter>,
+    drain_timeout: Duration,
 }
 
 /// The admin bearer token; `None` turns the admin routes off.
@@ -68,6 +68,7 @@ impl Application {
     /// instead of stopping the start), starts the actors and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let jwt = JwtKeys::new(settings.require_jwt_secret()?);
+        let settings_drain_timeout = settings.drain_timeout();
         let pg = PgPoolOptions::new()
             .max_connections(PG_POOL_SIZE)
             .acquire_timeout(STORE_WAIT)
@@ -96,22 +97,35 @@ impl Application {
             NotificationSupervisor::start(pg.clone(), sns.clone(), redis.clone(), &settings);
         let feed = FeedFanout::start(pg.clone(), redis.clone(), &settings);
         let alerts = {
-            let (pg, hub, notifications) = (pg.clone(), hub_addr.clone(), notifications.clone());
-            Supervisor::start(move |_| {
-                AlertSupervisor::new(pg, vec![hub.recipient(), notifications.recipient()])
-            })
+            let supervisor = AlertSupervisor::new(
+                pg.clone(),
+                mongo.clone(),
+                push_gate(redis.clone(), &settings),
+                hub_addr.clone().recipient(),
+                notifications.clone().recipient(),
+            );
+            Supervisor::start(move |_| supervisor)
+        };
+        let persistence = {
+            let outputs = persistence::Outputs {
+                acker: Acker::new(mqtt.client.clone()),
+                snapshots: SnapshotWriter::start(redis.clone()),
+                alerts: alerts.clone().recipient(),
+            };
+            let supervisor = PersistenceSupervisor::new(mongo.clone(), outputs);
+            Supervisor::start(move |_| supervisor)
         };
         let registry = CollarRegistry::new(
             pg.clone(),
+            redis.clone(),
             arbiters.iter().map(Arbiter::handle).collect(),
             commands.clone(),
             {
-                let (hub, redis) = (hub_addr.clone(), redis.clone());
+                let (hub, persistence) = (hub_addr.clone(), persistence.clone());
                 move |registry| CollarOutputs {
                     hub: hub.recipient(),
-                    alerts: alerts.recipient(),
+                    persistence: persistence.recipient(),
                     registry: registry.recipient(),
-                    redis,
                 }
             },
         );
@@ -119,16 +133,14 @@ impl Application {
             registry.clone().recipient(),
             settings.live_grace(),
         ));
-        let persistence = {
-            let (mongo, client) = (mongo.clone(), mqtt.client.clone());
-            Supervisor::start(move |_| PersistenceSupervisor::new(mongo, Acker::new(client)))
-        };
         let (pipeline_stop, stop_rx) = watch::channel(false);
         let voice = VoiceStore {
             pg: pg.clone(),
             s3: s3.clone(),
             bucket: settings.s3_bucket.clone(),
         };
+        let drainer = VoiceSpoolDrainer::new(voice.clone());
+        Supervisor::start(move |_| drainer);
         let pipeline = Pipeline::new(
             settings.mqtt_topic_prefix.clone(),
             registry.clone(),
@@ -136,8 +148,9 @@ impl Application {
             Acker::new(mqtt.client.clone()),
             commands.clone(),
             voice,
+            stop_rx,
         );
-        let pipeline_task = tokio::spawn(pipeline.run(messages, stop_rx));
+        let pipeline_task = tokio::spawn(pipeline.run(messages));
 
         let (dependencies_s3, dependencies_sns) = (s3.clone(), sns.clone());
         let dependencies = Dependencies {
@@ -191,7 +204,9 @@ impl Application {
             pipeline_task,
             pipeline_stop,
             persistence,
+            alerts,
             arbiters,
+            drain_timeout: settings_drain_timeout,
         })
     }
 
@@ -199,23 +214,37 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then shuts down without losing what was acknowledged:
-    /// HTTP stops taking requests; ingest stops taking messages (the broker keeps the rest
-    /// for the next start); the pipeline finishes what it holds; persistence writes its
-    /// buffer and acknowledges it; the MQTT connection closes after those acknowledgements.
+    /// Serves until SIGTERM/SIGINT, then shuts down without losing what was acknowledged,
+    /// within `PETTYSYNC_DRAIN_TIMEOUT_S` whatever the stores do: HTTP stops taking
+    /// requests; ingest stops taking messages (the broker keeps the rest for the next
+    /// start); persistence writes its buffer and acknowledges it; the alert supervisor
+    /// stores what it holds (the rest waits in the outbox); the MQTT connection closes after
+    /// the acknowledgements. What a store did not take in time is not acknowledged, and the
+    /// broker redelivers it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
         tracing::info!("HTTP stopped; draining ingest");
+        let deadline = tokio::time::Instant::now() + self.drain_timeout;
         self.mqtt.stop_intake();
         let _ = self.pipeline_stop.send(true);
-        let _ = self.pipeline_task.await;
-        match tokio::time::timeout(DRAIN_WAIT, self.persistence.send(Drain)).await {
+        if tokio::time::timeout_at(deadline, self.pipeline_task)
+            .await
+            .is_err()
+        {
+            tracing::error!("ingest did not stop in time");
+        }
+        match tokio::time::timeout_at(deadline, self.persistence.send(Drain)).await {
             Ok(Ok(())) => {}
-            // What was not written is not acknowledged: the broker redelivers it next start.
             Ok(Err(_)) => tracing::error!("persistence stopped before it drained"),
             Err(_) => tracing::error!(
                 "persistence did not drain in time; unwritten samples stay at the broker"
             ),
+        }
+        if tokio::time::timeout_at(deadline, self.alerts.send(DrainAlerts))
+            .await
+            .is_err()
+        {
+            tracing::warn!("alerts not stored in time wait in the outbox for the next start");
         }
         self.mqtt.disconnect(self.mqtt_task).await;
         for arbiter in &self.arbiters {

@@ -14,3 +14,4 @@ pub mod registry;
 pub mod rules;
 pub mod scope;
 pub mod session;
+pub mod voice_spool;

@@ -1,25 +1,25 @@
-//! `NotificationSupervisor`: every stored alert and every social event becomes a
-//! notification for each user who should hear of it (the pet's owner and family; the
-//! followee, the post's author), and a push to each of that user's enabled phones through
-//! SNS.
+//! `NotificationSupervisor`: every social event becomes a notification for the user who
+//! should hear of it (the followee, the post's author), and every notification (social, or
+//! an alert's, which the alert supervisor stores with the alert) a push to each of that
+//! user's enabled phones through SNS.
 //!
-//! - `intake`: the notification and its pushes (one `push_outbox` row per enabled device)
-//!   commit in one transaction; the notification is stored whatever the `gate` says.
-//! - `gate`: Redis deduplication (the same alert kind for the same pet pushes a user once per
-//!   `push_dedupe_window_s`) and a per-user hourly limit (`push_rate_limit_per_hour`).
+//! - `intake`: a social event's notification and its pushes (one `push_outbox` row per
+//!   enabled device) commit in one transaction.
+//! - `gate`: Redis counters with separate budgets for alerts and social events (see there),
+//!   so social traffic never silences a safety alert.
 //! - `delivery`: drain rounds claim due outbox rows (`FOR UPDATE SKIP LOCKED`, leased, so
 //!   several servers share the work) and publish them, a bounded number at once, retrying
 //!   with backoff until SNS takes them: nothing is lost while SNS is down.
 //! - `push`: the words, the SNS message for APNs and FCM, and failure classification (pure).
 //!
-//! The intake queue is in memory, like the alert supervisor's: what is queued when the
-//! process dies is not notified (the alerts themselves are stored). Once a notification is
-//! stored, its pushes survive restarts in the outbox.
+//! The social intake queue is in memory: a social event queued when the process dies is not
+//! notified. Alerts never pass through it (they are durable before their collar message is
+//! acknowledged). Once a notification is stored, its pushes survive restarts in the outbox.
 
 mod delivery;
-mod gate;
+pub mod gate;
 mod intake;
-mod push;
+pub(crate) mod push;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,17 +30,18 @@ use tracing::Instrument;
 
 use self::delivery::{drain_round, DRAIN_BATCH};
 use self::gate::PushGate;
-use self::intake::{notify_alert, notify_social};
-use super::events::{AlertStored, SocialEvent};
+use self::intake::notify_social;
+use super::events::SocialEvent;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::store::notifications::outbox;
 
 /// How often due pushes are looked for (new ones are sent at once, without waiting).
 const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
-/// Events being turned into notifications at once; more wait in the queue.
+/// Social events being turned into notifications at once; more wait in the queue.
 const MAX_INTAKE_IN_FLIGHT: usize = 16;
-/// Events queued behind those in flight before new ones are refused (logged and counted).
+/// Social events queued behind those in flight before new ones are refused (logged and
+/// counted).
 pub const MAX_INTAKE_QUEUED: usize = 10_000;
 /// How often the gauge of pushes still owed is refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
@@ -48,17 +49,12 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(15);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 3600);
 const PRUNE_BATCH: i64 = 1000;
-/// Something to notify users of.
-enum Intake {
-    Alert(AlertStored),
-    Social(SocialEvent),
-}
 
 pub struct NotificationSupervisor {
     pg: PgPool,
     sns: aws_sdk_sns::Client,
     gate: Arc<PushGate>,
-    intake: std::collections::VecDeque<Intake>,
+    intake: std::collections::VecDeque<SocialEvent>,
     intake_in_flight: usize,
     /// A drain round is running; `drain_again` asks for another right after it.
     draining: bool,
@@ -84,11 +80,7 @@ impl NotificationSupervisor {
                 tracing::info!("push to {platform} is off: no SNS platform application set");
             }
         }
-        let gate = Arc::new(PushGate {
-            redis,
-            dedupe_window_s: settings.push_dedupe_window_s,
-            per_hour: settings.push_rate_limit_per_hour,
-        });
+        let gate = Arc::new(push_gate(redis, settings));
         Supervisor::start(move |_| Self {
             pg: pg.clone(),
             sns: sns.clone(),
@@ -100,36 +92,26 @@ impl NotificationSupervisor {
         })
     }
 
-    fn enqueue(&mut self, intake: Intake, ctx: &mut Context<Self>) {
+    fn enqueue(&mut self, event: SocialEvent, ctx: &mut Context<Self>) {
         if self.intake.len() >= MAX_INTAKE_QUEUED {
             metrics::counter!("pettysync_notifications_refused_total").increment(1);
-            tracing::error!("notification queue full; event dropped");
+            tracing::error!("social notification queue full; event dropped");
             return;
         }
-        self.intake.push_back(intake);
+        self.intake.push_back(event);
         self.pump(ctx);
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while self.intake_in_flight < MAX_INTAKE_IN_FLIGHT {
-            let Some(intake) = self.intake.pop_front() else {
+            let Some(event) = self.intake.pop_front() else {
                 break;
             };
             self.intake_in_flight += 1;
             let (pg, gate) = (self.pg.clone(), self.gate.clone());
             let work = async move {
-                match intake {
-                    Intake::Alert(stored) => {
-                        let span = tracing::info_span!("notify_alert", alert = %stored.alert.id);
-                        notify_alert(&pg, &gate, &stored.alert, &stored.recipients)
-                            .instrument(span)
-                            .await
-                    }
-                    Intake::Social(event) => {
-                        let span = tracing::info_span!("notify_social", kind = event.kind.as_str());
-                        notify_social(&pg, &gate, &event).instrument(span).await
-                    }
-                }
+                let span = tracing::info_span!("notify_social", kind = event.kind.as_str());
+                notify_social(&pg, &gate, &event).instrument(span).await
             };
             ctx.spawn(
                 crate::rt::guarded(work)
@@ -206,11 +188,26 @@ impl Actor for NotificationSupervisor {
 
 impl Supervised for NotificationSupervisor {}
 
-impl Handler<AlertStored> for NotificationSupervisor {
+/// Pushes were queued in the outbox (by the alert supervisor): send them now.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct PushesQueued;
+
+impl Handler<PushesQueued> for NotificationSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: AlertStored, ctx: &mut Context<Self>) {
-        self.enqueue(Intake::Alert(msg), ctx);
+    fn handle(&mut self, _: PushesQueued, ctx: &mut Context<Self>) {
+        self.drain(ctx);
+    }
+}
+
+/// The push gate with the settings' budgets.
+pub fn push_gate(redis: Redis, settings: &Settings) -> PushGate {
+    PushGate {
+        redis,
+        dedupe_window_s: settings.push_dedupe_window_s,
+        alerts_per_hour: settings.push_alert_rate_limit_per_hour,
+        social_per_hour: settings.push_rate_limit_per_hour,
     }
 }
 
@@ -221,6 +218,6 @@ impl Handler<SocialEvent> for NotificationSupervisor {
         if msg.actor == msg.recipient {
             return;
         }
-        self.enqueue(Intake::Social(msg), ctx);
+        self.enqueue(msg, ctx);
     }
 }

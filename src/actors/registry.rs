@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
 
 use actix::prelude::*;
 use sqlx::PgPool;
@@ -14,17 +15,25 @@ use super::collar::{
     SetupChanged, Snapshot, LIVE_INTERVAL_S,
 };
 use super::events::{GetPetState, LiveState, SetLiveMode};
+use crate::cache::Redis;
 use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::ingest::commands::{CollarCommand, Commands};
 use crate::store::collars::{self, CollarSetup};
 
+/// A pet's setup is reloaded this long after the first change of a burst (say, fences
+/// created one after another), once for the whole burst.
+pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+
 pub struct CollarRegistry {
     pg: PgPool,
+    redis: Redis,
     arbiters: Vec<ArbiterHandle>,
     collars: HashMap<String, Addr<CollarActor>>,
     by_pet: HashMap<PetId, String>,
     live_pets: HashSet<PetId>,
+    /// Pets whose setup reload is scheduled.
+    reloading: HashSet<PetId>,
     outputs: Option<CollarOutputs>,
     commands: Commands,
 }
@@ -34,6 +43,7 @@ impl CollarRegistry {
     /// registry's own address when it starts.
     pub fn new(
         pg: PgPool,
+        redis: Redis,
         arbiters: Vec<ArbiterHandle>,
         commands: Commands,
         outputs: impl FnOnce(Addr<CollarRegistry>) -> CollarOutputs + 'static,
@@ -41,10 +51,12 @@ impl CollarRegistry {
         let outputs_fn = outputs;
         CollarRegistry::create(move |ctx| CollarRegistry {
             pg,
+            redis,
             arbiters,
             collars: HashMap::new(),
             by_pet: HashMap::new(),
             live_pets: HashSet::new(),
+            reloading: HashSet::new(),
             outputs: Some(outputs_fn(ctx.address())),
             commands,
         })
@@ -110,16 +122,12 @@ impl Handler<Resolve> for CollarRegistry {
         if let Some(addr) = self.running(&msg.serial) {
             return Box::pin(async move { Ok(Some(addr)) }.into_actor(self));
         }
-        let pg = self.pg.clone();
-        let redis = self.outputs.as_ref().map(|o| o.redis.clone());
+        let (pg, redis) = (self.pg.clone(), self.redis.clone());
         let load = async move {
             let Some(setup) = collars::load_setup(&pg, &msg.serial).await? else {
                 return Ok(None);
             };
-            let snapshot = match redis {
-                Some(redis) => read_snapshot(&redis, &msg.serial).await,
-                None => None,
-            };
+            let snapshot = read_snapshot(&redis, &msg.serial).await;
             let (setup, fences) = index_off_thread(setup).await?;
             Ok(Some((setup, fences, snapshot)))
         };
@@ -189,6 +197,19 @@ impl Handler<PetChanged> for CollarRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: PetChanged, ctx: &mut Context<Self>) {
+        if self.reloading.insert(msg.pet_id) {
+            ctx.run_later(RELOAD_DEBOUNCE, move |registry, ctx| {
+                registry.reloading.remove(&msg.pet_id);
+                registry.reload(msg.pet_id, ctx);
+            });
+        }
+    }
+}
+
+impl CollarRegistry {
+    /// Reloads the pet's collar setup and hands it to the running actor.
+    fn reload(&mut self, pet_id: PetId, ctx: &mut Context<Self>) {
+        let msg = PetChanged { pet_id };
         let pg = self.pg.clone();
         let serial = self.by_pet.get(&msg.pet_id).cloned();
         let reload = async move {
@@ -228,8 +249,7 @@ impl Handler<GetPetState> for CollarRegistry {
             .by_pet
             .get(&msg.pet_id)
             .and_then(|serial| self.running(serial));
-        let pg = self.pg.clone();
-        let redis = self.outputs.as_ref().map(|o| o.redis.clone());
+        let (pg, redis) = (self.pg.clone(), self.redis.clone());
         let live = self.live_pets.contains(&msg.pet_id);
         Box::pin(crate::rt::guarded(async move {
             if let Some(addr) = running {
@@ -238,11 +258,15 @@ impl Handler<GetPetState> for CollarRegistry {
                 }
             }
             let serial = collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten();
-            let snapshot = match (serial, redis) {
-                (Some(serial), Some(redis)) => read_snapshot(&redis, &serial).await,
-                _ => None,
+            let snapshot = match serial {
+                Some(serial) => read_snapshot(&redis, &serial).await,
+                None => None,
             };
-            let mut state = snapshot.map(|s| s.state).unwrap_or_default();
+            // A snapshot of the pet the collar was on before is not this pet's state.
+            let mut state = snapshot
+                .filter(|s| s.pet_id == Some(msg.pet_id))
+                .map(|s| s.state)
+                .unwrap_or_default();
             state.live = live;
             state
         }))
@@ -287,5 +311,29 @@ impl Handler<SetLiveMode> for CollarRegistry {
             }
         };
         ctx.spawn(crate::rt::guarded(switch).into_actor(self));
+    }
+}
+
+/// The owner set the collar's own interval (HTTP → registry): the setup is reloaded, and a
+/// pet in live mode keeps its live interval until the last watcher leaves, after which the
+/// collar returns to the interval just set.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IntervalSet {
+    /// The pet whose collar was told a new interval.
+    pub pet_id: PetId,
+}
+
+impl Handler<IntervalSet> for CollarRegistry {
+    type Result = ();
+
+    fn handle(&mut self, msg: IntervalSet, ctx: &mut Context<Self>) {
+        ctx.notify(PetChanged { pet_id: msg.pet_id });
+        if self.live_pets.contains(&msg.pet_id) {
+            ctx.notify(SetLiveMode {
+                pet_id: msg.pet_id,
+                live: true,
+            });
+        }
     }
 }

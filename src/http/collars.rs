@@ -52,6 +52,9 @@ pub struct PairingView {
     pub paired_at: i64,
     /// Seconds between the collar's reports when nobody watches live.
     pub interval_s: i32,
+    /// The collar's new pairing code: the one just used no longer works. Shown only here,
+    /// so the owner can hand the collar on.
+    pub pairing_code: String,
 }
 
 /// Provisions a collar (admin token).
@@ -79,7 +82,8 @@ async fn provision(
     }))
 }
 
-/// Pairs a collar to the pet with the code from its box (owner only).
+/// Pairs a collar to the pet with the code from its box (owner only). The code is used up:
+/// the answer carries the collar's next one.
 #[utoipa::path(post, path = "/v1/pets/{id}/collar", tag = "collars", request_body = PairRequest, security(("bearer" = [])),
     responses((status = 200, body = PairingView), (status = 409, body = crate::http::error::Problem),
         (status = 422, description = "unknown serial or wrong code (indistinguishable)", body = crate::http::error::Problem),
@@ -100,13 +104,15 @@ async fn pair(
         return Err(ApiError::RateLimited { retry_after_s });
     }
     match collars::pair(&pg, pet_id, &body.serial, &body.pairing_code).await? {
-        Ok(pairing) => {
+        Ok(paired) => {
             actors.registry.do_send(PetChanged { pet_id });
+            let pairing = paired.pairing;
             Ok(HttpResponse::Ok().json(PairingView {
                 serial: pairing.serial,
                 pet_id: pairing.pet_id,
                 paired_at: millis(pairing.paired_at),
                 interval_s: pairing.interval_s,
+                pairing_code: paired.pairing_code,
             }))
         }
         Err(PairError::BadCredentials) => {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::actors::events::{Alert, GetPetState, LiveState};
 use crate::actors::persistence::{integer, number};
+use crate::actors::registry::IntervalSet;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
@@ -20,6 +21,7 @@ use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::PetId;
 use crate::ingest::commands::{CollarCommand, Commands};
 use crate::migrate::TELEMETRY_COLLECTION;
+use crate::startup::Actors;
 use crate::store::{alerts, collars};
 
 /// Points a track answers with when the client does not say.
@@ -256,6 +258,7 @@ fn as_opt_millis<S: serde::Serializer>(
 async fn send_command(
     pg: web::Data<PgPool>,
     commands: web::Data<Commands>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
     body: ApiJson<CollarCommand>,
@@ -269,9 +272,21 @@ async fn send_command(
     let serial = collars::serial_of_pet(&pg, pet_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let interval = match command {
+        // The collar's own interval from now on: what it returns to after live mode, and
+        // what its silence is measured against.
+        CollarCommand::SetInterval { interval_s } => {
+            collars::set_interval(&pg, &serial, interval_s).await?;
+            Some(interval_s)
+        }
+        _ => None,
+    };
     let id = commands
         .send(&serial, Some(pet_id), Some(caller.id), command)
         .await?;
+    if interval.is_some() {
+        actors.registry.do_send(IntervalSet { pet_id });
+    }
     let view = command_view(&pg, pet_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -19,8 +19,8 @@ pub const MAX_SAMPLE_BYTES: usize = 4 * 1024;
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Most samples in one batch.
 pub const MAX_BATCH_SAMPLES: usize = 500;
-/// Largest voice clip message, base64 audio included.
-pub const MAX_VOICE_BYTES: usize = 256 * 1024;
+/// Largest voice clip message, base64 audio included (10 s at 22 050 Hz fits).
+pub const MAX_VOICE_BYTES: usize = 640 * 1024;
 /// Largest status or command-ack message. The protocol sets no limit; these messages are tens
 /// of bytes, and 4 KiB leaves room for a 500-character error in any script.
 pub const MAX_CONTROL_BYTES: usize = 4 * 1024;

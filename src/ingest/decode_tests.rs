@@ -607,12 +607,13 @@ fn a_voice_clip_follows_the_seq_ts_and_v_rules() {
 }
 
 #[test]
-fn a_voice_message_over_256_kib_is_too_large() {
-    // 10 s at 16 kHz is 320 000 bytes of audio: more than the message limit allows.
-    assert_eq!(
-        reason_of(decode_voice(clip_message(16_000, 320_000))),
-        Reason::TooLarge
-    );
+fn ten_seconds_at_22050_hz_fit_and_a_message_over_640_kib_is_too_large() {
+    // 10 s at 22 050 Hz is 441 000 bytes of audio, 588 000 in base64: within the limit.
+    let longest = decode_voice(clip_message(22_050, 441_000)).expect("the longest clip fits");
+    assert_eq!(longest.duration_ms, 10_000);
+    let mut padded = clip_message(8000, 16_000);
+    padded.insert("pad".into(), json!("x".repeat(MAX_VOICE_BYTES)));
+    assert_eq!(reason_of(decode_voice(padded)), Reason::TooLarge);
 }
 
 // ---- status and command acks ----

@@ -1,9 +1,12 @@
 //! Collar traffic over MQTT: the connection (`mqtt`), the pure decoder (`decode`), the
-//! pipeline that hands decoded messages on (`pipeline`), commands to collars (`commands`)
-//! and voice clip storage (`voice`).
+//! pipeline that hands decoded messages on (`pipeline`), messages of collars that cannot be
+//! looked up yet (`parking`), stores beside ingest retried until they succeed (`side`),
+//! commands to collars (`commands`) and voice clip storage (`voice`).
 
 pub mod commands;
 pub mod decode;
 pub mod mqtt;
+pub mod parking;
 pub mod pipeline;
+pub mod side;
 pub mod voice;

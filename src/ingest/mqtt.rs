@@ -1,32 +1,62 @@
 //! The server's MQTT connection. The event loop only polls and forwards: it hands each
 //! collar message to the ingest pipeline over a bounded channel and never does the work
 //! itself (rumqttc: "don't block this while iterating").
+//!
+//! The server speaks MQTT 5 so that the broker honours *our* Receive Maximum: a stock
+//! Mosquitto lets an MQTT 3.1.1 subscriber have only 20 QoS 1 messages unacknowledged
+//! (`max_inflight_messages`) and queues 1 000 more before it drops messages, which caps an
+//! ack-after-store server far below its store's rate and loses bursts. With MQTT 5 the
+//! window is `PETTYSYNC_MQTT_RECEIVE_MAXIMUM` (up to 65 535), and the session survives a
+//! restart for `PETTYSYNC_MQTT_SESSION_EXPIRY_S`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use rumqttc::v5::mqttbytes::v5::{ConnectProperties, Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::Outgoing;
 use secrecy::ExposeSecret;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 
 /// Requests (publishes, acks, subscribes) queued for the event loop before callers wait.
-/// Larger than any broker's in-flight window, so acknowledgements always find room.
 const REQUEST_CHANNEL_CAPACITY: usize = 10_000;
 /// Messages forwarded to the pipeline and not yet taken; when full, the event loop waits,
 /// stops reading the socket, and the broker holds the rest.
 pub const INGEST_QUEUE: usize = 1024;
+/// Payload bytes taken from the broker and not yet handled (forwarded, parked or being
+/// stored beside ingest): the same back-pressure, counted in bytes, so a run of voice
+/// clips cannot fill memory where a run of samples would not.
+pub const INGEST_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// First wait after the broker is lost; doubled per failure up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// Largest packet accepted from the broker: a 500-sample batch or a voice clip, with room.
-const MAX_PACKET_BYTES: usize = 512 * 1024;
+/// Largest packet the broker may send us (MQTT 5 Maximum Packet Size). Above the largest
+/// message the collar protocol allows (a 640 KiB voice clip), so a message that is too large
+/// for its channel still arrives and is dead-lettered as `too_large`; the broker discards
+/// what is larger still for this session, and never breaks our connection with it.
+pub const MAX_PACKET_BYTES: u32 = 2 * 1024 * 1024;
 /// How long shutdown waits for the broker to take our last acknowledgements.
 const DISCONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// A collar message taken from the broker. It holds its payload's share of
+/// [`INGEST_QUEUE_BYTES`] until it is dropped.
+pub struct Inbound {
+    pub publish: Publish,
+    _budget: OwnedSemaphorePermit,
+}
+
+impl Inbound {
+    /// The topic, when it is UTF-8 (MQTT requires it; a broker could still pass junk).
+    pub fn topic(&self) -> Option<&str> {
+        std::str::from_utf8(&self.publish.topic).ok()
+    }
+}
 
 /// The cloneable side of the connection, and whether the broker is reachable now.
 #[derive(Clone)]
@@ -60,12 +90,26 @@ impl MqttLink {
     }
 }
 
+/// The MQTT message to acknowledge once everything it carried is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct AckToken {
+    pub pkid: u16,
+    pub qos: QoS,
+}
+
+impl AckToken {
+    pub fn of(publish: &Publish) -> Self {
+        Self {
+            pkid: publish.pkid,
+            qos: publish.qos,
+        }
+    }
+}
+
 /// Acknowledges messages to the broker without making the caller wait: when the client's
 /// request queue is full (the event loop is busy handing messages to ingest), the
 /// acknowledgement waits for room in its own task. Those tasks are bounded by the messages
-/// taken but not yet acknowledged, which ingest back-pressure caps (persistence's
-/// `MAX_BUFFERED` plus `INGEST_QUEUE`); brokers' in-flight windows do not reliably bound
-/// them (Mosquitto 2.0 sent 12 000 unacknowledged messages with a window of 1 000).
+/// taken but not yet acknowledged, which the broker's window (our Receive Maximum) caps.
 #[derive(Clone)]
 pub struct Acker {
     client: AsyncClient,
@@ -76,10 +120,10 @@ impl Acker {
         Self { client }
     }
 
-    /// Acknowledges the message with this packet id.
-    pub fn ack(&self, pkid: u16, qos: QoS) {
-        let mut stub = Publish::new("", qos, Vec::new());
-        stub.pkid = pkid;
+    /// Acknowledges the message this token stands for.
+    pub fn ack(&self, token: AckToken) {
+        let mut stub = Publish::new("", token.qos, Vec::new(), None);
+        stub.pkid = token.pkid;
         if self.client.try_ack(&stub).is_ok() {
             return;
         }
@@ -98,13 +142,20 @@ impl Acker {
 
 /// Parses the broker URL (its `client_id` names this server to the broker, and keeps its
 /// session: QoS 1 messages that arrive while it is away wait at the broker).
-pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::OptionError> {
+pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::v5::OptionError> {
     let mut options = MqttOptions::parse_url(settings.mqtt_url.expose_secret())?;
     options.set_keep_alive(KEEP_ALIVE);
     options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
-    options.set_clean_session(false);
+    options.set_clean_start(false);
     options.set_manual_acks(true);
-    options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    let mut properties = options
+        .connect_properties()
+        .unwrap_or_else(ConnectProperties::new);
+    properties.receive_maximum = Some(settings.mqtt_receive_maximum);
+    properties.max_packet_size = Some(MAX_PACKET_BYTES);
+    // MQTT 5 ends a session with its connection unless it is given an expiry.
+    properties.session_expiry_interval = Some(settings.mqtt_session_expiry_s);
+    options.set_connect_properties(properties);
     Ok(options)
 }
 
@@ -119,7 +170,7 @@ pub fn subscriptions(prefix: &str) -> Vec<String> {
 /// Starts the connection; it reconnects with backoff until `disconnect`.
 pub fn connect(
     settings: &Settings,
-    forward: mpsc::Sender<Publish>,
+    forward: mpsc::Sender<Inbound>,
 ) -> anyhow::Result<(MqttLink, JoinHandle<()>)> {
     let (client, eventloop) = AsyncClient::new(options(settings)?, REQUEST_CHANNEL_CAPACITY);
     let (tx, rx) = watch::channel(false);
@@ -128,6 +179,7 @@ pub fn connect(
         client: client.clone(),
         connected: tx,
         forward,
+        budget: Arc::new(Semaphore::new(INGEST_QUEUE_BYTES)),
         intake: intake.clone(),
         topics: subscriptions(&settings.mqtt_topic_prefix),
     };
@@ -145,7 +197,8 @@ pub fn connect(
 struct Driver {
     client: AsyncClient,
     connected: watch::Sender<bool>,
-    forward: mpsc::Sender<Publish>,
+    forward: mpsc::Sender<Inbound>,
+    budget: Arc<Semaphore>,
     intake: Arc<AtomicBool>,
     topics: Vec<String>,
 }
@@ -155,16 +208,30 @@ impl Driver {
         let mut backoff = MIN_BACKOFF;
         loop {
             match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    tracing::info!("connected to the MQTT broker");
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
+                    let window = connack.properties.as_ref().and_then(|p| p.receive_max);
+                    tracing::info!(
+                        session_present = connack.session_present,
+                        broker_receive_maximum = ?window,
+                        "connected to the MQTT broker"
+                    );
                     self.connected.send_replace(true);
                     backoff = MIN_BACKOFF;
                     self.subscribe();
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    if self.intake.load(Ordering::SeqCst)
-                        && self.forward.send(publish).await.is_err()
-                    {
+                    if !self.intake.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let bytes = publish.payload.len().clamp(1, INGEST_QUEUE_BYTES) as u32;
+                    let Ok(budget) = self.budget.clone().acquire_many_owned(bytes).await else {
+                        return;
+                    };
+                    let inbound = Inbound {
+                        publish,
+                        _budget: budget,
+                    };
+                    if self.forward.send(inbound).await.is_err() {
                         return;
                     }
                 }

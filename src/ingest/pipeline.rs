@@ -1,26 +1,31 @@
 //! The ingest task: takes each MQTT message the event loop forwards, decodes it, and hands
-//! its parts on — samples to the collar actor (live state) and to persistence (MongoDB, then
-//! the broker acknowledgement), rejections to the dead-letter store, voice clips to S3,
-//! command answers to PostgreSQL. One task, one message at a time, so one collar's
-//! messages stay in order; slow stores push back through the bounded channels.
+//! its parts on — samples to the collar actor (live state) and, with the alerts the actor
+//! raised, to persistence (MongoDB, then the broker acknowledgement); rejections to the
+//! dead-letter store; voice clips and command answers to side stores (`side`). One task,
+//! one message at a time, so one collar's messages stay in order; slow stores push back
+//! through the bounded channels.
+//!
+//! A collar is known, unknown, or — when PostgreSQL or the registry cannot say — not known
+//! yet: such messages are parked (`parking`) and tried again, never counted as unknown and
+//! acknowledged, so a database blip loses nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
 use mongodb::bson::{doc, Binary, DateTime as BsonDateTime, Document};
-use rumqttc::Publish;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::commands::Commands;
 use super::decode::{self, Channel, Decoded, Rejection};
-use super::mqtt::Acker;
+use super::mqtt::{AckToken, Acker, Inbound};
+use super::parking::{Parked, Pending};
+use super::side::{SideTasks, StoreError};
 use super::voice::VoiceStore;
-use crate::actors::collar::{CollarActor, CurrentPet, StatusReport, Telemetry};
+use crate::actors::collar::{Applied, CollarActor, PetAt, StatusReport, Telemetry};
 use crate::actors::persistence::{
-    AckToken, Append, Buffered, PersistenceSupervisor, SampleRecord, MAX_BUFFERED,
+    Append, Buffered, PersistenceSupervisor, SampleRecord, MAX_BUFFERED,
 };
 use crate::actors::registry::{CollarRegistry, Resolve};
 
@@ -28,10 +33,19 @@ use crate::actors::registry::{CollarRegistry, Resolve};
 const UNKNOWN_CACHE_MAX: usize = 10_000;
 /// How long an unknown serial is remembered (a collar provisioned meanwhile is found after).
 const UNKNOWN_TTL: Duration = Duration::from_secs(30);
-/// Voice clips and command answers stored at once; more wait (and so does ingest).
-const SIDE_TASKS: usize = 16;
 /// How often ingest looks again while persistence is over its buffer limit.
 const BACKPRESSURE_POLL: Duration = Duration::from_millis(5);
+/// Largest part of a dead letter's payload kept (a `too_large` message is cut to this).
+const DEAD_LETTER_RAW_BYTES: usize = 64 * 1024;
+
+/// What a lookup of a serial found.
+enum Lookup {
+    Known(Addr<CollarActor>),
+    /// Never provisioned: counted and dropped.
+    Unknown,
+    /// The registry or PostgreSQL could not say: park and try again.
+    Unavailable,
+}
 
 pub struct Pipeline {
     pub topic_prefix: String,
@@ -40,9 +54,11 @@ pub struct Pipeline {
     pub acker: Acker,
     pub commands: Commands,
     pub voice: VoiceStore,
+    side: SideTasks,
     actors: HashMap<String, Addr<CollarActor>>,
     unknown: HashMap<String, Instant>,
-    side_tasks: Arc<Semaphore>,
+    parked: Parked,
+    stop: watch::Receiver<bool>,
 }
 
 impl Pipeline {
@@ -53,221 +69,283 @@ impl Pipeline {
         acker: Acker,
         commands: Commands,
         voice: VoiceStore,
+        stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
             topic_prefix,
             registry,
             persistence,
+            side: SideTasks::new(acker.clone()),
             acker,
             commands,
             voice,
             actors: HashMap::new(),
             unknown: HashMap::new(),
-            side_tasks: Arc::new(Semaphore::new(SIDE_TASKS)),
+            parked: Parked::default(),
+            stop,
         }
     }
 
-    /// Handles messages until the event loop closes the channel, or until `stop` turns
-    /// true: then it finishes the messages already queued and returns.
-    pub async fn run(
-        mut self,
-        mut messages: mpsc::Receiver<Publish>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    /// Handles messages until the event loop closes the channel or `stop` turns true. On
+    /// stop it returns at once: what it holds is not acknowledged, so the broker redelivers
+    /// it to the next start.
+    pub async fn run(mut self, mut messages: mpsc::Receiver<Inbound>) {
+        let mut stop = self.stop.clone();
         loop {
+            let retry_at = self.parked.retry_at();
             tokio::select! {
-                publish = messages.recv() => match publish {
-                    Some(publish) => self.handle_in_span(publish).await,
+                biased;
+                _ = stopped(&mut stop) => return,
+                _ = sleep_until(retry_at), if retry_at.is_some() => self.retry_parked().await,
+                inbound = messages.recv(), if self.parked.has_room() => match inbound {
+                    Some(inbound) => self.handle_in_span(inbound).await,
                     None => return,
                 },
-                _ = stop.changed() => {
-                    while let Ok(publish) = messages.try_recv() {
-                        self.handle_in_span(publish).await;
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn handle_in_span(&mut self, inbound: Inbound) {
+        let span = tracing::debug_span!("mqtt", topic = inbound.topic().unwrap_or("?"));
+        self.handle(inbound).instrument(span).await;
+    }
+
+    async fn handle(&mut self, inbound: Inbound) {
+        let received_at = chrono::Utc::now().timestamp_millis();
+        let topic = inbound
+            .topic()
+            .ok_or_else(|| Rejection::new(decode::Reason::BadTopic, "topic is not UTF-8"))
+            .and_then(|topic| decode::parse_topic(&self.topic_prefix, topic));
+        let topic = match topic {
+            Ok(topic) => topic,
+            Err(_) => {
+                // No collar is behind it (or an invalid serial): counted and dropped like
+                // an unknown serial, never stored — it may be an attack.
+                metrics::counter!("pettysync_mqtt_bad_topic_total").increment(1);
+                return self.ack_now(&inbound);
+            }
+        };
+        let serial = topic.serial.as_str().to_owned();
+        let channel = topic.channel;
+        metrics::counter!("pettysync_mqtt_messages_total", "channel" => channel_label(channel))
+            .increment(1);
+        let pending = Pending {
+            inbound,
+            channel,
+            received_at,
+        };
+        if self.parked.holds(&serial) {
+            return self.parked.park(&serial, pending);
+        }
+        match self.lookup(&serial).await {
+            Lookup::Known(actor) => {
+                if let Err(pending) = self.process(pending, &serial, &actor).await {
+                    self.parked.park(&serial, pending);
+                }
+            }
+            Lookup::Unknown => self.drop_unknown(&pending),
+            Lookup::Unavailable => self.parked.park(&serial, pending),
+        }
+    }
+
+    /// Tries the parked messages again, serial by serial, in order; stops at the first
+    /// serial that still cannot be looked up.
+    async fn retry_parked(&mut self) {
+        for serial in self.parked.serials() {
+            if self.stopping() {
+                return;
+            }
+            let actor = match self.lookup(&serial).await {
+                Lookup::Known(actor) => actor,
+                Lookup::Unknown => {
+                    for pending in self.parked.take(&serial) {
+                        self.drop_unknown(&pending);
                     }
+                    continue;
+                }
+                Lookup::Unavailable => return self.parked.retry_failed(),
+            };
+            let mut queue = self.parked.take(&serial);
+            while let Some(pending) = queue.pop_front() {
+                if let Err(pending) = self.process(pending, &serial, &actor).await {
+                    queue.push_front(pending);
+                    self.parked.put_back(&serial, queue);
+                    return self.parked.retry_failed();
+                }
+                if self.stopping() {
                     return;
                 }
             }
         }
+        self.parked.retry_done();
     }
 
-    async fn handle_in_span(&mut self, publish: Publish) {
-        let span = tracing::debug_span!("mqtt", topic = %publish.topic);
-        self.handle(publish).instrument(span).await;
-    }
-
-    async fn handle(&mut self, publish: Publish) {
-        let received_at = chrono::Utc::now().timestamp_millis();
-        let topic = match decode::parse_topic(&self.topic_prefix, &publish.topic) {
-            Ok(topic) => topic,
+    /// Decodes a message of a known collar and hands its parts on. Gives the message back
+    /// when its collar actor stopped meanwhile (it is parked and tried again).
+    async fn process(
+        &mut self,
+        pending: Pending,
+        serial: &str,
+        actor: &Addr<CollarActor>,
+    ) -> Result<(), Pending> {
+        let decoded = decode::decode(
+            pending.channel,
+            &pending.inbound.publish.payload,
+            pending.received_at,
+        );
+        let ack = AckToken::of(&pending.inbound.publish);
+        match decoded {
             Err(rejection) => {
-                return self
-                    .dead_letter(&publish, None, rejection, received_at)
-                    .await
-            }
-        };
-        let serial = topic.serial.as_str().to_owned();
-        let channel_label = channel_label(topic.channel);
-        metrics::counter!("pettysync_mqtt_messages_total", "channel" => channel_label).increment(1);
-        let Some(actor) = self.actor(&serial).await else {
-            // Not provisioned: counted and dropped, never stored (it may be an attack).
-            metrics::counter!("pettysync_unknown_serial_total").increment(1);
-            self.ack_now(&publish);
-            return;
-        };
-        match decode::decode(topic.channel, &publish.payload, received_at) {
-            Err(rejection) => {
-                self.dead_letter(&publish, Some(&serial), rejection, received_at)
-                    .await
-            }
-            Ok(Decoded::Telemetry(entries)) => {
-                self.telemetry(&publish, &serial, &actor, entries, received_at)
-                    .await
-            }
-            Ok(Decoded::Status(status)) => {
-                self.tell(
-                    &serial,
-                    &actor,
-                    StatusReport {
-                        online: status.online,
-                    },
-                )
-                .await;
-                self.ack_now(&publish);
-            }
-            Ok(Decoded::CmdAck(ack)) => {
-                let commands = self.commands.clone();
-                self.side_task(&publish, async move {
-                    commands
-                        .record_ack(&serial, &ack.id, ack.ok, ack.error.as_deref())
-                        .await
+                let doc = dead_letter_doc(&pending, serial, &rejection);
+                count_rejection(&rejection);
+                self.persist(Append {
+                    dead_letters: vec![doc],
+                    ack: Some(ack),
+                    ..Append::default()
                 })
                 .await;
             }
-            Ok(Decoded::Voice(clip)) => {
-                let voice = self.voice.clone();
-                let pet = self.tell(&serial, &actor, CurrentPet).await.flatten();
-                self.side_task(
-                    &publish,
-                    async move { voice.store(&serial, pet, clip).await },
-                )
+            Ok(Decoded::Telemetry(entries)) => {
+                let mut samples = Vec::with_capacity(entries.len());
+                let mut dead_letters = Vec::new();
+                for entry in entries {
+                    match entry {
+                        Ok(sample) => samples.push(sample),
+                        Err(rejection) => {
+                            count_rejection(&rejection);
+                            dead_letters.push(dead_letter_doc(&pending, serial, &rejection));
+                        }
+                    }
+                }
+                let applied = if samples.is_empty() {
+                    Applied::default()
+                } else {
+                    let message = Telemetry {
+                        samples: samples.clone(),
+                    };
+                    match self.tell(serial, actor, message).await {
+                        Some(applied) => applied,
+                        None => return Err(pending),
+                    }
+                };
+                let records = samples
+                    .iter()
+                    .zip(&applied.pets)
+                    .map(|(sample, pet)| {
+                        SampleRecord::new(serial, *pet, sample, pending.received_at)
+                    })
+                    .collect();
+                self.persist(Append {
+                    samples: records,
+                    dead_letters,
+                    alerts: applied.alerts,
+                    snapshot: applied.snapshot,
+                    ack: Some(ack),
+                })
                 .await;
             }
-        }
-    }
-
-    async fn telemetry(
-        &mut self,
-        publish: &Publish,
-        serial: &str,
-        actor: &Addr<CollarActor>,
-        entries: Vec<Result<decode::Sample, Rejection>>,
-        received_at: i64,
-    ) {
-        let mut samples = Vec::with_capacity(entries.len());
-        let mut dead_letters = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(sample) => samples.push(sample),
-                Err(rejection) => {
-                    count_rejection(&rejection);
-                    dead_letters.push(dead_letter_doc(
-                        publish,
-                        Some(serial),
-                        &rejection,
-                        received_at,
-                    ));
-                }
+            Ok(Decoded::Status(status)) => {
+                let report = StatusReport {
+                    online: status.online,
+                };
+                let Some(applied) = self.tell(serial, actor, report).await else {
+                    return Err(pending);
+                };
+                self.persist(Append {
+                    alerts: applied.alerts,
+                    snapshot: applied.snapshot,
+                    ack: Some(ack),
+                    ..Append::default()
+                })
+                .await;
+            }
+            Ok(Decoded::CmdAck(answer)) => {
+                let (commands, serial) = (self.commands.clone(), serial.to_owned());
+                let store = move || {
+                    let (commands, serial, answer) =
+                        (commands.clone(), serial.clone(), answer.clone());
+                    async move {
+                        commands
+                            .record_ack(&serial, &answer.id, answer.ok, answer.error.as_deref())
+                            .await
+                            .map_err(StoreError::Transient)
+                    }
+                };
+                self.side.run("cmd_ack", ack, pending.inbound, store).await;
+            }
+            Ok(Decoded::Voice(clip)) => {
+                let Some(pet) = self.tell(serial, actor, PetAt { ts_ms: clip.ts_ms }).await else {
+                    return Err(pending);
+                };
+                let (voice, serial) = (self.voice.clone(), serial.to_owned());
+                let clip = std::sync::Arc::new(clip);
+                let store = move || {
+                    let (voice, serial, clip) = (voice.clone(), serial.clone(), clip.clone());
+                    async move { voice.store(&serial, pet, &clip).await }
+                };
+                self.side.run("voice", ack, pending.inbound, store).await;
             }
         }
-        let records = if samples.is_empty() {
-            Vec::new()
-        } else {
-            // The actor answers with the pet the collar is on now: samples are stored under it.
-            // A copy stays here because a message to an actor that just stopped is lost with
-            // it, and the samples must be stored regardless.
-            let kept = samples.clone();
-            let pet = self
-                .tell(serial, actor, Telemetry { samples })
-                .await
-                .flatten();
-            kept.iter()
-                .map(|s| SampleRecord::new(serial, pet, s, received_at))
-                .collect()
-        };
-        self.persist(Append {
-            samples: records,
-            dead_letters,
-            ack: Some(AckToken::of(publish)),
-        })
-        .await;
+        Ok(())
     }
 
-    /// Hands a message to persistence, waiting while it is over its buffer limit.
+    /// Hands a message to persistence, waiting while it is over its buffer limit (or
+    /// until shutdown, which leaves the rest to the broker).
     async fn persist(&mut self, append: Append) {
-        let mut buffered = self.persistence.send(append).await.unwrap_or(0);
-        while buffered >= MAX_BUFFERED {
+        // The mailbox only closes at shutdown: then what was not handed over is not
+        // acknowledged, and the broker redelivers it.
+        let Ok(mut buffered) = self.persistence.send(append).await else {
+            return;
+        };
+        while buffered >= MAX_BUFFERED && !self.stopping() {
             metrics::counter!("pettysync_ingest_backpressure_total").increment(1);
             tokio::time::sleep(BACKPRESSURE_POLL).await;
-            buffered = self.persistence.send(Buffered).await.unwrap_or(0);
+            let Ok(now) = self.persistence.send(Buffered).await else {
+                return;
+            };
+            buffered = now;
         }
     }
 
-    async fn dead_letter(
-        &mut self,
-        publish: &Publish,
-        serial: Option<&str>,
-        rejection: Rejection,
-        received_at: i64,
-    ) {
-        count_rejection(&rejection);
-        tracing::debug!(topic = %publish.topic, reason = rejection.reason.as_str(), "dead letter");
-        let doc = dead_letter_doc(publish, serial, &rejection, received_at);
-        self.persist(Append {
-            samples: Vec::new(),
-            dead_letters: vec![doc],
-            ack: Some(AckToken::of(publish)),
-        })
-        .await;
-    }
-
-    /// The running actor of a provisioned collar, started if needed; `None` when unknown.
-    async fn actor(&mut self, serial: &str) -> Option<Addr<CollarActor>> {
+    /// The running actor of a provisioned collar, started if needed.
+    async fn lookup(&mut self, serial: &str) -> Lookup {
         if let Some(addr) = self.actors.get(serial).filter(|a| a.connected()) {
-            return Some(addr.clone());
+            return Lookup::Known(addr.clone());
         }
         if let Some(seen) = self.unknown.get(serial) {
             if seen.elapsed() < UNKNOWN_TTL {
-                return None;
+                return Lookup::Unknown;
             }
         }
-        match self
-            .registry
-            .send(Resolve {
-                serial: serial.to_owned(),
-            })
-            .await
-        {
+        let resolve = Resolve {
+            serial: serial.to_owned(),
+        };
+        match self.registry.send(resolve).await {
             Ok(Ok(Some(addr))) => {
                 self.unknown.remove(serial);
                 self.actors.insert(serial.to_owned(), addr.clone());
-                Some(addr)
+                Lookup::Known(addr)
             }
             Ok(Ok(None)) => {
                 if self.unknown.len() >= UNKNOWN_CACHE_MAX {
                     self.unknown.clear();
                 }
                 self.unknown.insert(serial.to_owned(), Instant::now());
-                None
+                Lookup::Unknown
             }
             Ok(Err(error)) => {
-                // The database is away: leave the message unacknowledged so the broker
-                // redelivers it after our reconnect, rather than dropping a known collar's data.
-                tracing::warn!(collar = %serial, error = ?error, "could not look up collar");
-                None
+                metrics::counter!("pettysync_collar_lookup_failures_total").increment(1);
+                tracing::warn!(collar = %serial, error = ?error, "could not look up a collar; its messages wait");
+                Lookup::Unavailable
             }
             Err(error) => {
-                tracing::error!(collar = %serial, %error, "collar registry unavailable");
-                None
+                metrics::counter!("pettysync_collar_lookup_failures_total").increment(1);
+                tracing::warn!(collar = %serial, %error, "collar registry unavailable; messages wait");
+                Lookup::Unavailable
             }
         }
     }
@@ -288,37 +366,33 @@ impl Pipeline {
         match actor.send(message).await {
             Ok(result) => Some(result),
             Err(_) => {
-                // Stopped between lookup and send: forget it; the next message restarts it.
+                // Stopped between lookup and send: forget it; the retry starts a new one.
                 self.actors.remove(serial);
                 None
             }
         }
     }
 
-    fn ack_now(&self, publish: &Publish) {
-        self.acker.ack(publish.pkid, publish.qos);
+    fn drop_unknown(&self, pending: &Pending) {
+        // Not provisioned: counted and dropped, never stored (it may be an attack).
+        metrics::counter!("pettysync_unknown_serial_total").increment(1);
+        self.ack_now(&pending.inbound);
     }
 
-    /// Runs a store (voice, command answer) beside ingest and acknowledges after it succeeds.
-    async fn side_task<F>(&self, publish: &Publish, store: F)
-    where
-        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        let Ok(permit) = self.side_tasks.clone().acquire_owned().await else {
-            return;
-        };
-        let acker = self.acker.clone();
-        let publish = publish.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match store.await {
-                Ok(()) => acker.ack(publish.pkid, publish.qos),
-                // Left unacknowledged: the broker redelivers after a reconnect.
-                Err(error) => {
-                    tracing::warn!(topic = %publish.topic, error = ?error, "could not store a message")
-                }
-            }
-        });
+    fn ack_now(&self, inbound: &Inbound) {
+        self.acker.ack(AckToken::of(&inbound.publish));
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -336,23 +410,20 @@ fn count_rejection(rejection: &Rejection) {
         .increment(1);
 }
 
-/// A dead letter: the raw bytes, topic, reason and time received.
-fn dead_letter_doc(
-    publish: &Publish,
-    serial: Option<&str>,
-    rejection: &Rejection,
-    received_at: i64,
-) -> Document {
+/// A dead letter: the raw bytes (cut to [`DEAD_LETTER_RAW_BYTES`], with the full size),
+/// topic, reason and time received.
+fn dead_letter_doc(pending: &Pending, serial: &str, rejection: &Rejection) -> Document {
+    let publish = &pending.inbound.publish;
+    let kept = publish.payload.len().min(DEAD_LETTER_RAW_BYTES);
     let mut doc = doc! {
-        "topic": publish.topic.as_str(),
+        "topic": pending.inbound.topic().unwrap_or_default(),
+        "serial": serial,
         "reason": rejection.reason.as_str(),
         "detail": rejection.detail.as_str(),
-        "raw": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: publish.payload.to_vec() },
-        "received_at": BsonDateTime::from_millis(received_at),
+        "raw": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: publish.payload[..kept].to_vec() },
+        "size": publish.payload.len() as i64,
+        "received_at": BsonDateTime::from_millis(pending.received_at),
     };
-    if let Some(serial) = serial {
-        doc.insert("serial", serial);
-    }
     if let Some(index) = rejection.index {
         doc.insert("index", index as i64);
     }

@@ -1,11 +1,24 @@
 //! Voice clips: stored in S3 as WAV files under `voice/{serial}/{seq}.wav` and recorded in
-//! PostgreSQL. `(serial, seq)` makes a redelivered clip harmless.
+//! PostgreSQL. `(serial, seq)` makes a redelivered clip harmless. When S3 does not take a
+//! clip, it goes to the PostgreSQL spool instead (and its message is acknowledged): the
+//! spool drainer uploads it when S3 is back, so an S3 outage neither loses clips nor holds
+//! the broker's in-flight window.
+
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use sqlx::PgPool;
 
 use super::decode::VoiceClip;
+use super::side::StoreError;
 use crate::ids::PetId;
+use crate::store::voice::{self as store, ClipRow};
+
+/// Longest wait for one upload to S3 (the SDK's own retries included).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Clips the spool may hold (a 10 s clip at 22 kHz is 430 KiB of WAV); when it is full, a
+/// clip S3 does not take stays unacknowledged and is tried again.
+pub const MAX_SPOOLED_CLIPS: i64 = 2_000;
 
 /// Where voice clips go. Cheap to clone.
 #[derive(Clone)]
@@ -16,44 +29,72 @@ pub struct VoiceStore {
 }
 
 /// The S3 key of a clip.
-pub fn voice_key(serial: &str, seq: u64) -> String {
+pub fn voice_key(serial: &str, seq: i64) -> String {
     format!("voice/{serial}/{seq}.wav")
 }
 
 impl VoiceStore {
+    /// Stores a clip in S3 and records it, or spools it when S3 is away.
     pub async fn store(
         &self,
         serial: &str,
         pet: Option<PetId>,
-        clip: VoiceClip,
-    ) -> anyhow::Result<()> {
-        let key = voice_key(serial, clip.seq);
+        clip: &VoiceClip,
+    ) -> Result<(), StoreError> {
+        let row = ClipRow {
+            serial: serial.to_owned(),
+            seq: clip.seq as i64,
+            pet_id: pet,
+            at: chrono::DateTime::from_timestamp_millis(clip.ts_ms)
+                .unwrap_or_else(chrono::Utc::now),
+            rate_hz: clip.rate_hz as i32,
+            duration_ms: clip.duration_ms as i32,
+        };
         let wav = wav(&clip.pcm, clip.rate_hz);
-        self.s3
+        match self.upload(&row, wav.clone()).await {
+            Ok(key) => {
+                let mut conn = self.pg.acquire().await.map_err(StoreError::from_sqlx)?;
+                store::record(&mut conn, &row, &key)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                metrics::counter!("pettysync_voice_clips_total").increment(1);
+                Ok(())
+            }
+            Err(error) => {
+                if store::spooled(&self.pg)
+                    .await
+                    .map_err(StoreError::from_sqlx)?
+                    >= MAX_SPOOLED_CLIPS
+                {
+                    return Err(StoreError::Transient(
+                        error.context("the voice spool is full"),
+                    ));
+                }
+                tracing::warn!(collar = %serial, seq = clip.seq, error = ?error, "S3 did not take a voice clip; spooled");
+                store::spool(&self.pg, &row, &wav)
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                metrics::counter!("pettysync_voice_spooled_total").increment(1);
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts the WAV in S3; returns its key.
+    pub async fn upload(&self, clip: &ClipRow, wav: Vec<u8>) -> anyhow::Result<String> {
+        let key = voice_key(&clip.serial, clip.seq);
+        let put = self
+            .s3
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
             .content_type("audio/wav")
             .body(ByteStream::from(wav))
-            .send()
-            .await?;
-        let at =
-            chrono::DateTime::from_timestamp_millis(clip.ts_ms).unwrap_or_else(chrono::Utc::now);
-        sqlx::query(
-            "INSERT INTO voice_clips (serial, seq, pet_id, at, s3_key, rate_hz, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, seq) DO NOTHING",
-        )
-        .bind(serial)
-        .bind(clip.seq as i64)
-        .bind(pet)
-        .bind(at)
-        .bind(&key)
-        .bind(clip.rate_hz as i32)
-        .bind(clip.duration_ms as i32)
-        .execute(&self.pg)
-        .await?;
-        metrics::counter!("pettysync_voice_clips_total").increment(1);
-        Ok(())
+            .send();
+        tokio::time::timeout(UPLOAD_TIMEOUT, put)
+            .await
+            .map_err(|_| anyhow::anyhow!("S3 upload timed out"))??;
+        Ok(key)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::actors::events::{Alert, AlertKind};
@@ -37,37 +37,47 @@ impl AlertRow {
 
 const COLUMNS: &str = "id, pet_id, kind, at, details, acknowledged_at, created_at";
 
-pub async fn insert(
-    pg: &PgPool,
-    pet: PetId,
-    serial: &str,
-    kind: AlertKind,
-    at_ms: i64,
-    details: &serde_json::Value,
-) -> Result<Alert, sqlx::Error> {
-    let at = DateTime::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now);
-    let row: AlertRow = sqlx::query_as(
+/// An alert to store, with the id its raiser derived from what raised it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAlert<'a> {
+    pub id: Uuid,
+    pub pet: PetId,
+    pub serial: &'a str,
+    pub kind: AlertKind,
+    pub at_ms: i64,
+    pub details: &'a serde_json::Value,
+}
+
+/// Stores the alert unless one with its id is stored already; `None` then (it was raised
+/// again after a crash, and handled the first time).
+pub async fn insert_new(
+    conn: &mut PgConnection,
+    new: &NewAlert<'_>,
+) -> Result<Option<Alert>, sqlx::Error> {
+    let at = DateTime::from_timestamp_millis(new.at_ms).unwrap_or_else(Utc::now);
+    let row: Option<AlertRow> = sqlx::query_as(
         "INSERT INTO alerts (id, pet_id, serial, kind, at, details) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING
          RETURNING id, pet_id, kind, at, details, acknowledged_at, created_at",
     )
-    .bind(Uuid::new_v4())
-    .bind(pet)
-    .bind(serial)
-    .bind(kind.as_str())
+    .bind(new.id)
+    .bind(new.pet)
+    .bind(new.serial)
+    .bind(new.kind.as_str())
     .bind(at)
-    .bind(Json(details))
-    .fetch_one(pg)
+    .bind(Json(new.details))
+    .fetch_optional(conn)
     .await?;
-    row.into_alert().ok_or(sqlx::Error::RowNotFound)
+    Ok(row.and_then(AlertRow::into_alert))
 }
 
 /// The owner and the members of a pet: everyone who gets its alerts.
-pub async fn recipients(pg: &PgPool, pet: PetId) -> Result<Vec<UserId>, sqlx::Error> {
+pub async fn recipients(conn: &mut PgConnection, pet: PetId) -> Result<Vec<UserId>, sqlx::Error> {
     let rows: Vec<(UserId,)> = sqlx::query_as(
         "SELECT owner_id FROM pets WHERE id = $1 UNION SELECT user_id FROM pet_members WHERE pet_id = $1",
     )
     .bind(pet)
-    .fetch_all(pg)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }

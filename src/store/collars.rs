@@ -22,6 +22,26 @@ pub struct Pairing {
     pub interval_s: i32,
 }
 
+/// A pairing as just made: the new pairing code replaces the one used (shown once, so the
+/// owner can hand the collar on).
+#[derive(Debug, Clone)]
+pub struct NewPairing {
+    pub pairing: Pairing,
+    pub pairing_code: String,
+}
+
+/// A span of time a collar was on one pet (epoch ms; `to_ms` is `None` while it still is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingSpan {
+    pub pet_id: PetId,
+    pub from_ms: i64,
+    pub to_ms: Option<i64>,
+}
+
+/// How far back pairings are loaded for a collar actor: as far as a backlog sample may be
+/// old (collar protocol: 30 days), with a day to spare.
+const PAIRING_HISTORY_DAYS: i32 = 31;
+
 /// Why a pairing did not happen.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PairError {
@@ -60,13 +80,14 @@ pub async fn provision(pg: &PgPool, serial: &CollarSerial) -> Result<Option<Stri
     Ok((result.rows_affected() == 1).then_some(code))
 }
 
-/// Pairs the collar to the pet when the code is right and both are free.
+/// Pairs the collar to the pet when the code is right and both are free; the code used is
+/// replaced by a new one, and the pairing is recorded in the collar's history.
 pub async fn pair(
     pg: &PgPool,
     pet: PetId,
     serial: &str,
     code: &str,
-) -> Result<Result<Pairing, PairError>, sqlx::Error> {
+) -> Result<Result<NewPairing, PairError>, sqlx::Error> {
     let mut tx = pg.begin().await?;
     let row: Option<(Vec<u8>, Option<PetId>)> = sqlx::query_as(
         "SELECT pairing_code_hash, pet_id FROM collars WHERE serial = $1 FOR UPDATE",
@@ -93,26 +114,60 @@ pub async fn pair(
     if has_other.is_some() {
         return Ok(Err(PairError::PetHasCollar));
     }
+    let pairing_code = new_pairing_code();
     let pairing: Pairing = sqlx::query_as(
-        "UPDATE collars SET pet_id = $2, paired_at = COALESCE(paired_at, now()) WHERE serial = $1
+        "UPDATE collars SET pet_id = $2,
+                            paired_at = CASE WHEN pet_id IS NULL THEN now() ELSE paired_at END,
+                            pairing_code_hash = $3
+         WHERE serial = $1
          RETURNING serial, pet_id, paired_at, interval_s",
     )
     .bind(serial)
     .bind(pet)
+    .bind(token_hash(&normalize(&pairing_code)))
     .fetch_one(&mut *tx)
     .await?;
+    if paired_to.is_none() {
+        sqlx::query("INSERT INTO collar_pairings (serial, pet_id, paired_at) VALUES ($1, $2, $3)")
+            .bind(serial)
+            .bind(pet)
+            .bind(pairing.paired_at)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
-    Ok(Ok(pairing))
+    Ok(Ok(NewPairing {
+        pairing,
+        pairing_code,
+    }))
 }
 
-/// Frees the pet's collar; false when it had none.
+/// Frees the pet's collar, closing its pairing in the history; false when it had none.
 pub async fn unpair(pg: &PgPool, pet: PetId) -> Result<bool, sqlx::Error> {
+    let mut tx = pg.begin().await?;
     let result =
         sqlx::query("UPDATE collars SET pet_id = NULL, paired_at = NULL WHERE pet_id = $1")
             .bind(pet)
-            .execute(pg)
+            .execute(&mut *tx)
             .await?;
+    sqlx::query(
+        "UPDATE collar_pairings SET unpaired_at = now() WHERE pet_id = $1 AND unpaired_at IS NULL",
+    )
+    .bind(pet)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Stores the collar's own reporting interval (what it returns to after live mode).
+pub async fn set_interval(pg: &PgPool, serial: &str, interval_s: u32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE collars SET interval_s = $2 WHERE serial = $1")
+        .bind(serial)
+        .bind(interval_s as i32)
+        .execute(pg)
+        .await?;
+    Ok(())
 }
 
 /// What a collar actor needs to know about its collar: the pet it is on, how often it
@@ -126,6 +181,8 @@ pub struct CollarSetup {
     pub hr_min: Option<i32>,
     pub hr_max: Option<i32>,
     pub fences: Vec<FenceSetup>,
+    /// The collar's pairings of the last [`PAIRING_HISTORY_DAYS`] days, oldest first.
+    pub pairings: Vec<PairingSpan>,
 }
 
 /// A fence as stored: id, `safe`/`keep_out`, and its validated geometry JSON.
@@ -168,6 +225,23 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
             .await?,
             None => Vec::new(),
         };
+    let spans: Vec<(PetId, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
+         WHERE serial = $1 AND (unpaired_at IS NULL OR unpaired_at > now() - make_interval(days => $2))
+         ORDER BY paired_at",
+    )
+    .bind(&row.serial)
+    .bind(PAIRING_HISTORY_DAYS)
+    .fetch_all(pg)
+    .await?;
+    let pairings = spans
+        .into_iter()
+        .map(|(pet_id, from, to)| PairingSpan {
+            pet_id,
+            from_ms: from.timestamp_millis(),
+            to_ms: to.map(|to| to.timestamp_millis()),
+        })
+        .collect();
     Ok(Some(CollarSetup {
         serial: row.serial,
         pet_id: row.pet_id,
@@ -176,6 +250,7 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
         hr_min: row.hr_min,
         hr_max: row.hr_max,
         fences,
+        pairings,
     }))
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL queries, one module per aggregate. Handlers call these; no SQL elsewhere.
 
 pub mod accounts;
+pub mod alert_outbox;
 pub mod alerts;
 pub mod collars;
 pub mod feed;
@@ -10,6 +11,7 @@ pub mod pets;
 pub mod posts;
 pub mod share;
 pub mod social;
+pub mod voice;
 
 use chrono::{DateTime, Utc};
 

@@ -6,7 +6,7 @@ pub mod outbox;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::http::pagination::Page;
@@ -153,11 +153,11 @@ pub async fn delete_device(
 }
 
 /// How many enabled devices `user` has (zero: nothing to push).
-pub async fn enabled_devices(pg: &PgPool, user: UserId) -> Result<i64, sqlx::Error> {
+pub async fn enabled_devices(conn: &mut PgConnection, user: UserId) -> Result<i64, sqlx::Error> {
     let (count,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM push_devices WHERE user_id = $1 AND enabled")
             .bind(user)
-            .fetch_one(pg)
+            .fetch_one(conn)
             .await?;
     Ok(count)
 }
@@ -179,8 +179,19 @@ pub async fn insert_notification(
     new: &NewNotification<'_>,
     push: bool,
 ) -> Result<u64, sqlx::Error> {
-    let id = Uuid::new_v4();
     let mut tx = pg.begin().await?;
+    let queued = insert_notification_in(&mut tx, new, push).await?;
+    tx.commit().await?;
+    Ok(queued)
+}
+
+/// [`insert_notification`] inside the caller's transaction.
+pub async fn insert_notification_in(
+    conn: &mut PgConnection,
+    new: &NewNotification<'_>,
+    push: bool,
+) -> Result<u64, sqlx::Error> {
+    let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO notifications (id, user_id, kind, at, data) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -189,7 +200,7 @@ pub async fn insert_notification(
     .bind(new.kind)
     .bind(new.at)
     .bind(Json(new.data))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     let mut queued = 0;
     if push {
@@ -199,11 +210,10 @@ pub async fn insert_notification(
         )
         .bind(id)
         .bind(new.user)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
     }
-    tx.commit().await?;
     Ok(queued)
 }
 
@@ -251,7 +261,7 @@ pub async fn mark_read(pg: &PgPool, user: UserId, id: Uuid) -> Result<bool, sqlx
 
 /// The pet's name and, when `fence` is one of its geofences, that fence's name.
 pub async fn alert_names(
-    pg: &PgPool,
+    conn: &mut PgConnection,
     pet: PetId,
     fence: Option<Uuid>,
 ) -> Result<(Option<String>, Option<String>), sqlx::Error> {
@@ -262,7 +272,7 @@ pub async fn alert_names(
     )
     .bind(pet)
     .bind(fence)
-    .fetch_optional(pg)
+    .fetch_optional(conn)
     .await?;
     Ok(row.map_or((None, None), |(pet, fence)| (Some(pet), fence)))
 }

@@ -143,13 +143,14 @@ async fn a_collar_cannot_be_paired_to_two_pets() {
     let second = string_at(&app.create_pet(&owner, "Fido").await, "/id");
     let serial = unique_serial();
     let code = app.provision_collar(&serial).await;
-    expect_status(
+    let paired = expect_json(
         app.pair_collar(&owner, &first, &serial, &code).await,
         StatusCode::OK,
     )
     .await;
-
-    let twice = app.pair_collar(&owner, &second, &serial, &code).await;
+    // Even with the collar's current code (the one used is spent), it stays on one pet.
+    let next_code = string_at(&paired, "/pairing_code");
+    let twice = app.pair_collar(&owner, &second, &serial, &next_code).await;
     expect_problem(twice, StatusCode::CONFLICT, "collar_already_paired").await;
     let pet = app.get(&format!("/v1/pets/{second}"), owner.bearer()).await;
     assert!(expect_json(pet, StatusCode::OK).await["collar_serial"].is_null());
@@ -205,4 +206,37 @@ async fn unpairing_removes_the_collar_from_the_pet() {
     assert!(expect_json(pet, StatusCode::OK).await["collar_serial"].is_null());
     let again = app.delete(&collar_path, owner.bearer()).await;
     expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[actix_web::test]
+async fn pairing_spends_the_code_and_shows_the_next_one_once() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let serial = unique_serial();
+    let code = app.provision_collar(&serial).await;
+    let paired = expect_json(
+        app.pair_collar(&owner, &pet_id, &serial, &code).await,
+        StatusCode::OK,
+    )
+    .await;
+    let next_code = string_at(&paired, "/pairing_code");
+    assert_ne!(next_code, code, "a new code replaces the one used");
+    let path = format!("/v1/pets/{pet_id}/collar");
+    expect_status(
+        app.delete(&path, owner.bearer()).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+
+    // The collar changes hands: the code on its box no longer pairs it, the new one does.
+    let buyer = app.register_someone().await;
+    let their_pet = string_at(&app.create_pet(&buyer, "Fido").await, "/id");
+    let with_old = app.pair_collar(&buyer, &their_pet, &serial, &code).await;
+    expect_problem(with_old, StatusCode::UNPROCESSABLE_ENTITY, "pairing_failed").await;
+    let with_new = app
+        .pair_collar(&buyer, &their_pet, &serial, &next_code)
+        .await;
+    let repaired = expect_json(with_new, StatusCode::OK).await;
+    assert_ne!(string_at(&repaired, "/pairing_code"), next_code);
 }

@@ -1,92 +1,159 @@
-//! The push gate: Redis counters that decide whether a notification is also pushed. The
-//! same alert kind for the same pet pushes a user once per dedupe window (a window of 0
-//! turns this off), and a user gets at most so many pushes per clock hour. When Redis is
-//! down the push goes out (fail open): a duplicate beats a missed "Rex left Home".
+//! The push gate: Redis counters that decide whether a notification is also pushed, with
+//! separate budgets so social traffic can never silence a safety alert.
+//!
+//! - Alerts: the same alert kind for the same pet pushes a user once per dedupe window (0
+//!   turns this off), and a user gets at most `push_alert_rate_limit_per_hour` alert pushes
+//!   per clock hour.
+//! - Social events: one actor (a follower, a liker) notifies one user at most
+//!   [`SOCIAL_PER_ACTOR_PER_HOUR`] times per clock hour (the rest are not stored at all: 60
+//!   follow/unfollow toggles make 10 notifications, not 60), and a user gets at most
+//!   `push_rate_limit_per_hour` social pushes per clock hour.
+//!
+//! When Redis is down a push goes out (fail open): a duplicate beats a missed "Rex left Home".
 
 use chrono::Utc;
 use deadpool_redis::redis;
+use uuid::Uuid;
 
 use crate::cache::Redis;
 use crate::ids::UserId;
 
-/// Seconds in the rate limit's window: a clock hour.
+/// Seconds in the rate limits' window: a clock hour.
 const RATE_WINDOW_S: i64 = 3600;
+/// Social notifications one actor may cause one user per clock hour.
+pub const SOCIAL_PER_ACTOR_PER_HOUR: u64 = 10;
 
 /// Redis counters that decide whether a notification is pushed.
-pub(super) struct PushGate {
-    pub(super) redis: Redis,
-    /// Seconds; 0 turns deduplication off.
-    pub(super) dedupe_window_s: u64,
-    pub(super) per_hour: u32,
+pub struct PushGate {
+    pub(crate) redis: Redis,
+    /// Seconds; 0 turns deduplication of alerts off.
+    pub(crate) dedupe_window_s: u64,
+    /// Alert pushes per user per clock hour.
+    pub(crate) alerts_per_hour: u32,
+    /// Social pushes per user per clock hour.
+    pub(crate) social_per_hour: u32,
 }
 
-/// What the gate decided.
+/// What the gate decided about a social event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Push,
-    Deduplicated,
-    RateLimited,
+pub(crate) enum SocialVerdict {
+    /// Store the notification; push it too when `push`.
+    Notify { push: bool },
+    /// The actor has notified this user too often this hour: neither stored nor pushed.
+    Drop,
 }
 
 impl PushGate {
-    /// True when the push may go: not a duplicate within the window (`dedupe` names what
-    /// counts as the same), and under the user's hourly limit.
-    pub(super) async fn admit(&self, user: UserId, dedupe: Option<String>, kind: &str) -> bool {
-        let reason = match self.check(user, dedupe).await {
-            Ok(Verdict::Push) => return true,
-            Ok(Verdict::Deduplicated) => "deduplicated",
-            Ok(Verdict::RateLimited) => "rate_limited",
+    /// True when the alert may be pushed to `user`: not a duplicate of another alert within
+    /// the window (`subject` names what counts as the same), and under the user's hourly
+    /// alert budget. Asking again for the same alert (a retry after a failed transaction)
+    /// gets the same answer as the first time, as far as the dedupe window goes.
+    pub(crate) async fn admit_alert(&self, user: UserId, subject: &str, alert: Uuid) -> bool {
+        match self.check_alert(user, subject, alert).await {
+            Ok(None) => true,
+            Ok(Some(reason)) => {
+                suppressed(reason, "alert");
+                false
+            }
             Err(error) => {
                 metrics::counter!("pettysync_push_gate_errors_total").increment(1);
                 tracing::warn!(error = ?error, "Redis unavailable; pushing without dedupe or rate limit");
-                return true;
+                true
             }
-        };
-        metrics::counter!("pettysync_pushes_suppressed_total", "reason" => reason, "kind" => kind.to_owned())
-            .increment(1);
-        tracing::debug!(%user, kind, reason, "push suppressed");
-        false
+        }
     }
 
-    async fn check(&self, user: UserId, dedupe: Option<String>) -> anyhow::Result<Verdict> {
-        let mut conn = self.redis.conn().await?;
-        let dedupe_key = match dedupe {
-            Some(subject) if self.dedupe_window_s > 0 => {
-                let key = self.redis.key(&format!("push:dedupe:{subject}"));
-                let first: Option<String> = redis::cmd("SET")
-                    .arg(&key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(self.dedupe_window_s)
-                    .query_async(&mut conn)
-                    .await?;
-                if first.is_none() {
-                    return Ok(Verdict::Deduplicated);
-                }
-                Some(key)
+    /// Whether a social event from `actor` is stored for `user`, and pushed.
+    pub(crate) async fn admit_social(&self, user: UserId, actor: UserId) -> SocialVerdict {
+        match self.check_social(user, actor).await {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                metrics::counter!("pettysync_push_gate_errors_total").increment(1);
+                tracing::warn!(error = ?error, "Redis unavailable; notifying without limits");
+                SocialVerdict::Notify { push: true }
             }
-            _ => None,
+        }
+    }
+
+    /// `None` to push, else why not.
+    async fn check_alert(
+        &self,
+        user: UserId,
+        subject: &str,
+        alert: Uuid,
+    ) -> anyhow::Result<Option<&'static str>> {
+        let mut conn = self.redis.conn().await?;
+        let dedupe_key = if self.dedupe_window_s > 0 {
+            let key = self.redis.key(&format!("push:dedupe:{subject}:{user}"));
+            let first: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(alert.to_string())
+                .arg("NX")
+                .arg("EX")
+                .arg(self.dedupe_window_s)
+                .query_async(&mut conn)
+                .await?;
+            if first.is_none() {
+                let holder: Option<String> =
+                    redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+                if holder.as_deref() != Some(alert.to_string().as_str()) {
+                    return Ok(Some("deduplicated"));
+                }
+            }
+            Some(key)
+        } else {
+            None
         };
-        let window = Utc::now().timestamp().div_euclid(RATE_WINDOW_S);
-        let key = self.redis.key(&format!("push:rate:{user}:{window}"));
-        let (count,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&key, 1)
-            .cmd("EXPIRE")
-            .arg(&key)
-            .arg(RATE_WINDOW_S)
-            .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
-        if count > u64::from(self.per_hour) {
+        let key = self.hour_key(&format!("push:rate:alert:{user}"));
+        if hourly_count(&mut conn, &key).await? > u64::from(self.alerts_per_hour) {
             // Not pushed, so not a push for later ones to count as duplicates of.
             if let Some(key) = dedupe_key {
                 let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await?;
             }
-            return Ok(Verdict::RateLimited);
+            return Ok(Some("rate_limited"));
         }
-        Ok(Verdict::Push)
+        Ok(None)
     }
+
+    async fn check_social(&self, user: UserId, actor: UserId) -> anyhow::Result<SocialVerdict> {
+        let mut conn = self.redis.conn().await?;
+        let per_actor = self.hour_key(&format!("notify:social:{user}:{actor}"));
+        if hourly_count(&mut conn, &per_actor).await? > SOCIAL_PER_ACTOR_PER_HOUR {
+            suppressed("actor_limited", "social");
+            return Ok(SocialVerdict::Drop);
+        }
+        let budget = self.hour_key(&format!("push:rate:social:{user}"));
+        let push = hourly_count(&mut conn, &budget).await? <= u64::from(self.social_per_hour);
+        if !push {
+            suppressed("rate_limited", "social");
+        }
+        Ok(SocialVerdict::Notify { push })
+    }
+
+    /// The key of a counter for the current clock hour.
+    fn hour_key(&self, name: &str) -> String {
+        let window = Utc::now().timestamp().div_euclid(RATE_WINDOW_S);
+        self.redis.key(&format!("{name}:{window}"))
+    }
+}
+
+/// Counts one more in an hourly counter; returns the count.
+async fn hourly_count(conn: &mut deadpool_redis::Connection, key: &str) -> anyhow::Result<u64> {
+    let (count,): (u64,) = redis::pipe()
+        .atomic()
+        .incr(key, 1)
+        .cmd("EXPIRE")
+        .arg(key)
+        .arg(RATE_WINDOW_S)
+        .arg("NX")
+        .ignore()
+        .query_async(conn)
+        .await?;
+    Ok(count)
+}
+
+fn suppressed(reason: &'static str, what: &'static str) {
+    metrics::counter!("pettysync_pushes_suppressed_total", "reason" => reason, "kind" => what)
+        .increment(1);
+    tracing::debug!(reason, what, "push suppressed");
 }

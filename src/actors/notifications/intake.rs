@@ -1,58 +1,21 @@
-//! Intake: a stored alert or a social event becomes one notification per user who should
-//! hear of it, with one outbox row per enabled device of that user when the gate lets the
-//! push through, committed together.
+//! Intake of social events: one becomes a notification for the user who should hear of it,
+//! with one outbox row per enabled device of that user when the gate lets the push through,
+//! committed together. (Alerts take their own path: `actors::alerts`.)
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgPool;
 
-use super::gate::PushGate;
+use super::gate::{PushGate, SocialVerdict};
 use super::push;
-use crate::actors::events::{Alert, SocialEvent};
-use crate::ids::UserId;
+use crate::actors::events::SocialEvent;
 use crate::store::notifications::{self as store, NewNotification};
-
-/// Notifies every recipient of an alert; returns the pushes queued.
-pub(super) async fn notify_alert(
-    pg: &PgPool,
-    gate: &PushGate,
-    alert: &Alert,
-    recipients: &[UserId],
-) -> u64 {
-    let fence = alert
-        .details
-        .get("geofence_id")
-        .and_then(serde_json::Value::as_str)
-        .and_then(|id| id.parse().ok());
-    let (pet_name, fence_name) = match store::alert_names(pg, alert.pet_id, fence).await {
-        Ok(names) => names,
-        Err(error) => {
-            // The notification still goes out, with plainer words.
-            tracing::warn!(error = ?error, "could not read the pet's name");
-            (None, None)
-        }
-    };
-    let pet = pet_name.as_deref().unwrap_or("Your pet");
-    let text = push::alert_text(alert.kind, pet, fence_name.as_deref(), &alert.details);
-    let data = serde_json::json!({
-        "title": text.title,
-        "body": text.body,
-        "alert_id": alert.id.to_string(),
-        "pet_id": alert.pet_id.to_string(),
-        "pet_name": pet_name,
-        "details": alert.details,
-    });
-    let at = DateTime::from_timestamp_millis(alert.at).unwrap_or_else(Utc::now);
-    let kind = alert.kind.as_str();
-    let mut queued = 0;
-    for &user in recipients {
-        let dedupe = format!("{}:{kind}:{user}", alert.pet_id);
-        queued += notify(pg, gate, user, kind, at, &data, Some(dedupe)).await;
-    }
-    queued
-}
 
 /// Notifies the recipient of a social event; returns the pushes queued.
 pub(super) async fn notify_social(pg: &PgPool, gate: &PushGate, event: &SocialEvent) -> u64 {
+    let SocialVerdict::Notify { push } = gate.admit_social(event.recipient, event.actor).await
+    else {
+        return 0;
+    };
     let actor_name = match store::display_name(pg, event.actor).await {
         Ok(name) => name,
         Err(error) => {
@@ -74,49 +37,29 @@ pub(super) async fn notify_social(pg: &PgPool, gate: &PushGate, event: &SocialEv
     data.insert("actor_id".into(), event.actor.to_string().into());
     data.insert("actor_name".into(), actor_name.into());
     let data = serde_json::Value::Object(data);
-    notify(
-        pg,
-        gate,
-        event.recipient,
-        event.kind.as_str(),
-        Utc::now(),
-        &data,
-        None,
-    )
-    .await
-}
-
-/// Stores one user's notification, with its pushes when the gate lets it through; returns
-/// the pushes queued. Failures are logged and counted: nothing upstream could retry them.
-async fn notify(
-    pg: &PgPool,
-    gate: &PushGate,
-    user: UserId,
-    kind: &str,
-    at: DateTime<Utc>,
-    data: &serde_json::Value,
-    dedupe: Option<String>,
-) -> u64 {
+    let new = NewNotification {
+        user: event.recipient,
+        kind: event.kind.as_str(),
+        at: Utc::now(),
+        data: &data,
+    };
     let stored = async {
-        let push =
-            store::enabled_devices(pg, user).await? > 0 && gate.admit(user, dedupe, kind).await;
-        let new = NewNotification {
-            user,
-            kind,
-            at,
-            data,
-        };
-        store::insert_notification(pg, &new, push).await
+        let mut tx = pg.begin().await?;
+        let push = push && store::enabled_devices(&mut tx, event.recipient).await? > 0;
+        let queued = store::insert_notification_in(&mut tx, &new, push).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(queued)
     };
     match stored.await {
         Ok(queued) => {
-            metrics::counter!("pettysync_notifications_total", "kind" => kind.to_owned())
+            metrics::counter!("pettysync_notifications_total", "kind" => event.kind.as_str())
                 .increment(1);
             queued
         }
         Err(error) => {
+            // Nothing upstream could retry a social notification: logged and counted.
             metrics::counter!("pettysync_notifications_failed_total").increment(1);
-            tracing::error!(error = ?error, %user, kind, "could not store a notification");
+            tracing::error!(error = ?error, user = %new.user, kind = new.kind, "could not store a notification");
             0
         }
     }

@@ -1,0 +1,251 @@
+//! `PersistenceSupervisor`: writes raw samples, dead letters and the alerts they raised to
+//! MongoDB in batches, and only then acknowledges their MQTT messages, so a crash before
+//! the write means the broker redelivers. After a batch is stored, the snapshots its
+//! messages left go to Redis (`snapshots`) and its alerts to the alert supervisor.
+//!
+//! - `batch`: the MongoDB writes of one batch, and the sample documents;
+//! - `snapshots`: the coalescing writer of collar snapshots.
+
+mod batch;
+mod snapshots;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use mongodb::bson::Document;
+
+pub use self::batch::{integer, number, SampleRecord};
+pub use self::snapshots::{SnapshotWriter, SNAPSHOT_TTL_S};
+use super::alerts::{Deliver, RaiseAlert};
+use super::collar::SnapshotWrite;
+use crate::ingest::mqtt::{AckToken, Acker};
+
+/// Most documents in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Longest a document waits for companions before its batch is written anyway.
+pub const MAX_LINGER: Duration = Duration::from_millis(2);
+/// Documents buffered before ingest is made to wait (back-pressure to the broker).
+pub const MAX_BUFFERED: usize = 20_000;
+/// Messages waiting in the supervisor's mailbox before senders wait.
+const MAILBOX_CAPACITY: usize = 1024;
+/// Waits between retries of a failed write: doubled per failure up to the last.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+/// What one MQTT message (or a collar actor's timer) left to store.
+#[derive(Default, Message)]
+#[rtype(result = "usize")]
+pub struct Append {
+    /// Valid samples.
+    pub samples: Vec<SampleRecord>,
+    /// Dead letters (the whole message, or rejected elements of a batch).
+    pub dead_letters: Vec<Document>,
+    /// Alerts raised: into the alert outbox with the samples, then to the alert supervisor.
+    pub alerts: Vec<RaiseAlert>,
+    /// The collar actor's memory after the message: written once the message is stored.
+    pub snapshot: Option<SnapshotWrite>,
+    /// Acknowledged once all of the above are stored.
+    pub ack: Option<AckToken>,
+}
+
+impl Append {
+    fn docs(&self) -> usize {
+        self.samples.len() + self.dead_letters.len() + self.alerts.len()
+    }
+}
+
+/// Write everything buffered now and answer when the buffer is empty (shutdown); the caller
+/// bounds the wait.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// Documents buffered now.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Buffered;
+
+/// Where a stored batch's effects go.
+pub struct Outputs {
+    pub acker: Acker,
+    pub snapshots: SnapshotWriter,
+    pub alerts: Recipient<Deliver>,
+}
+
+pub struct PersistenceSupervisor {
+    db: mongodb::Database,
+    outputs: Outputs,
+    buffer: VecDeque<Append>,
+    buffered_docs: usize,
+    writing: bool,
+    linger: Option<SpawnHandle>,
+    failures: u32,
+    drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl PersistenceSupervisor {
+    pub fn new(db: mongodb::Database, outputs: Outputs) -> Self {
+        Self {
+            db,
+            outputs,
+            buffer: VecDeque::new(),
+            buffered_docs: 0,
+            writing: false,
+            linger: None,
+            failures: 0,
+            drain_waiters: Vec::new(),
+        }
+    }
+
+    /// Starts a write when one is due: nothing is being written and either a full batch is
+    /// waiting or the oldest document has lingered long enough (checked by the timer).
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.buffer.is_empty() {
+            self.wake_drainers();
+            return;
+        }
+        if self.buffered_docs == 0 {
+            // Only acknowledgements and snapshots wait: nothing to write.
+            let taken = self.buffer.len();
+            self.complete(taken, 0);
+            self.wake_drainers();
+        } else if self.buffered_docs >= MAX_BATCH || !self.drain_waiters.is_empty() {
+            self.write(ctx);
+        } else if self.linger.is_none() {
+            self.linger = Some(ctx.run_later(MAX_LINGER, |actor, ctx| {
+                actor.linger = None;
+                if !actor.writing {
+                    actor.write(ctx);
+                }
+            }));
+        }
+    }
+
+    fn write(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.linger.take() {
+            ctx.cancel_future(handle);
+        }
+        let mut taken = 0;
+        let mut count = 0;
+        for append in &self.buffer {
+            let docs = append.docs();
+            if count > 0 && count + docs > MAX_BATCH {
+                break;
+            }
+            count += docs;
+            taken += 1;
+        }
+        if taken == 0 {
+            return;
+        }
+        self.writing = true;
+        let (mut samples, mut dead, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
+        for append in self.buffer.iter().take(taken) {
+            samples.extend(
+                append
+                    .samples
+                    .iter()
+                    .map(|r| (r.serial.clone(), r.seq, r.doc.clone())),
+            );
+            dead.extend(append.dead_letters.iter().cloned());
+            alerts.extend(append.alerts.iter().map(RaiseAlert::to_outbox_doc));
+        }
+        let db = self.db.clone();
+        let started = Instant::now();
+        let write = batch::write_batch(db, samples, dead, alerts);
+        ctx.spawn(crate::rt::guarded(write).into_actor(self).map(move |result, actor, ctx| {
+            actor.writing = false;
+            match result {
+                Ok(duplicates) => {
+                    actor.failures = 0;
+                    metrics::histogram!("pettysync_persistence_batch_docs").record(count as f64);
+                    metrics::histogram!("pettysync_persistence_write_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::counter!("pettysync_duplicate_samples_total").increment(duplicates as u64);
+                    actor.complete(taken, count);
+                    actor.schedule(ctx);
+                }
+                Err(error) => {
+                    actor.failures += 1;
+                    let backoff = (RETRY_BACKOFF.0 * 2u32.saturating_pow(actor.failures.min(8))).min(RETRY_BACKOFF.1);
+                    metrics::counter!("pettysync_persistence_failures_total").increment(1);
+                    tracing::warn!(error = ?error, ?backoff, "writing samples failed; retrying");
+                    ctx.run_later(backoff, |actor, ctx| actor.schedule(ctx));
+                }
+            }
+            metrics::gauge!("pettysync_persistence_buffered").set(actor.buffered_docs as f64);
+        }));
+    }
+
+    /// The first `taken` messages are stored: their snapshots go to Redis, their
+    /// acknowledgements to the broker, their alerts to the alert supervisor.
+    fn complete(&mut self, taken: usize, docs: usize) {
+        self.buffered_docs -= docs;
+        let mut alerts = Vec::new();
+        for append in self.buffer.drain(..taken) {
+            if let Some(snapshot) = append.snapshot {
+                self.outputs.snapshots.push(snapshot);
+            }
+            if let Some(ack) = append.ack {
+                self.outputs.acker.ack(ack);
+            }
+            alerts.extend(append.alerts);
+        }
+        if !alerts.is_empty() {
+            self.outputs.alerts.do_send(Deliver { alerts });
+        }
+    }
+
+    fn wake_drainers(&mut self) {
+        if self.buffer.is_empty() {
+            for waiter in self.drain_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+}
+
+impl Supervised for PersistenceSupervisor {}
+
+impl Actor for PersistenceSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+impl Handler<Append> for PersistenceSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> usize {
+        self.buffered_docs += msg.docs();
+        self.buffer.push_back(msg);
+        self.schedule(ctx);
+        metrics::gauge!("pettysync_persistence_buffered").set(self.buffered_docs as f64);
+        self.buffered_docs
+    }
+}
+
+impl Handler<Buffered> for PersistenceSupervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _: Buffered, _: &mut Context<Self>) -> usize {
+        self.buffered_docs
+    }
+}
+
+impl Handler<Drain> for PersistenceSupervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        if self.buffer.is_empty() {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.drain_waiters.push(tx);
+        self.schedule(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! `VoiceSpoolDrainer`: uploads the voice clips that S3 did not take when they arrived (they
+//! wait in PostgreSQL's `voice_spool`), records them in `voice_clips` and takes them out of
+//! the spool. Claims are leased (`FOR UPDATE SKIP LOCKED`), so several servers share the
+//! spool; a clip whose upload fails is tried again with backoff.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::ingest::voice::VoiceStore;
+use crate::store::voice as store;
+
+/// How often the spool is looked at.
+const DRAIN_INTERVAL: Duration = Duration::from_secs(2);
+/// Clips claimed per round (each up to 430 KiB).
+const DRAIN_BATCH: i64 = 8;
+/// How long a claimed clip is reserved for the server that claimed it: far above a round.
+const CLAIM_LEASE: Duration = Duration::from_secs(300);
+/// Waits before a failed clip is tried again: doubled per failure up to the last.
+const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+
+pub struct VoiceSpoolDrainer {
+    voice: VoiceStore,
+    draining: bool,
+}
+
+impl VoiceSpoolDrainer {
+    pub fn new(voice: VoiceStore) -> Self {
+        Self {
+            voice,
+            draining: false,
+        }
+    }
+
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        let voice = self.voice.clone();
+        ctx.spawn(crate::rt::guarded(drain_round(voice)).into_actor(self).map(
+            |result, actor, ctx| {
+                actor.draining = false;
+                match result {
+                    // A full round: there may be more due now.
+                    Ok(claimed) if claimed as i64 >= DRAIN_BATCH => actor.drain(ctx),
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(error = ?error, "could not read the voice spool")
+                    }
+                }
+            },
+        ));
+    }
+}
+
+/// One round: claims due clips and uploads each; returns how many it claimed.
+async fn drain_round(voice: VoiceStore) -> Result<usize, sqlx::Error> {
+    let claimed = store::claim_spooled(&voice.pg, DRAIN_BATCH, CLAIM_LEASE).await?;
+    let count = claimed.len();
+    for spooled in claimed {
+        let clip = &spooled.clip;
+        match voice.upload(clip, spooled.wav).await {
+            Ok(key) => {
+                store::unspool(&voice.pg, clip, &key).await?;
+                metrics::counter!("pettysync_voice_clips_total").increment(1);
+                metrics::counter!("pettysync_voice_unspooled_total").increment(1);
+            }
+            Err(error) => {
+                let attempt = spooled.attempts.max(0) as u32;
+                let backoff =
+                    (RETRY_BACKOFF.0 * 2u32.saturating_pow(attempt.min(8))).min(RETRY_BACKOFF.1);
+                let message: String = format!("{error:#}").chars().take(500).collect();
+                store::spool_failed(&voice.pg, clip, backoff, &message).await?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+impl Actor for VoiceSpoolDrainer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(DRAIN_INTERVAL, |actor, ctx| actor.drain(ctx));
+    }
+}
+
+impl Supervised for VoiceSpoolDrainer {}
