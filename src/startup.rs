@@ -20,7 +20,7 @@ use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::LiveHub;
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
-use crate::actors::persistence::{self, Drain, PersistenceSupervisor, SnapshotWriter};
+use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
 use crate::actors::voice_spool::VoiceSpoolDrainer;
 use crate::auth::JwtKeys;
@@ -37,6 +37,10 @@ use crate::ingest::voice::VoiceStore;
 const PG_POOL_SIZE: u32 = 20;
 /// How long a request waits for a PostgreSQL connection (or for MongoDB to be found).
 const STORE_WAIT: Duration = Duration::from_secs(3);
+
+/// Least time shutdown gives the broker to take the last acknowledgements, even after the
+/// drain timeout.
+const DISCONNECT_WAIT_MIN: Duration = Duration::from_secs(1);
 
 /// The running server: its HTTP listener, the actors and the background tasks it owns.
 pub struct Application {
@@ -109,7 +113,7 @@ impl Application {
         let persistence = {
             let outputs = persistence::Outputs {
                 acker: Acker::new(mqtt.client.clone()),
-                snapshots: SnapshotWriter::start(redis.clone()),
+                redis: redis.clone(),
                 alerts: alerts.clone().recipient(),
             };
             let supervisor = PersistenceSupervisor::new(mongo.clone(), outputs);
@@ -246,7 +250,11 @@ impl Application {
         {
             tracing::warn!("alerts not stored in time wait in the outbox for the next start");
         }
-        self.mqtt.disconnect(self.mqtt_task).await;
+        // The acknowledgements of what was stored still go out, however late it is.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.mqtt
+            .disconnect(self.mqtt_task, left.max(DISCONNECT_WAIT_MIN))
+            .await;
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

@@ -41,8 +41,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// for its channel still arrives and is dead-lettered as `too_large`; the broker discards
 /// what is larger still for this session, and never breaks our connection with it.
 pub const MAX_PACKET_BYTES: u32 = 2 * 1024 * 1024;
-/// How long shutdown waits for the broker to take our last acknowledgements.
-const DISCONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// A collar message taken from the broker. It holds its payload's share of
 /// [`INGEST_QUEUE_BYTES`] until it is dropped.
@@ -78,13 +76,14 @@ impl MqttLink {
         self.intake.store(false, Ordering::SeqCst);
     }
 
-    /// Sends the queued acknowledgements, then disconnects cleanly.
-    pub async fn disconnect(&self, event_loop: JoinHandle<()>) {
-        let _ = self.client.disconnect().await;
-        if tokio::time::timeout(DISCONNECT_WAIT, event_loop)
-            .await
-            .is_err()
-        {
+    /// Sends the queued acknowledgements, then disconnects cleanly, waiting at most `wait`.
+    pub async fn disconnect(&self, event_loop: JoinHandle<()>, wait: Duration) {
+        let close = async {
+            // Queued behind the acknowledgements, which go out first.
+            let _ = self.client.disconnect().await;
+            let _ = event_loop.await;
+        };
+        if tokio::time::timeout(wait, close).await.is_err() {
             tracing::warn!("MQTT disconnect timed out");
         }
     }

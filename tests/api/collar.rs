@@ -78,7 +78,7 @@ impl CollarLink {
         options
             .set_keep_alive(Duration::from_secs(5))
             .set_clean_session(true)
-            .set_max_packet_size(1024 * 1024, 1024 * 1024);
+            .set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
         let status_topic = format!("{prefix}/collars/{serial}/status");
         if will {
             options.set_last_will(LastWill::new(

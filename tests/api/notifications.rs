@@ -40,6 +40,39 @@ pub struct PushApp {
     pub pg: PgPool,
 }
 
+/// Platform applications of a test's own on the SNS API, and a client of it.
+pub struct PushPlatforms {
+    pub sns: aws_sdk_sns::Client,
+    pub sns_url: String,
+    pub apns: String,
+    pub fcm: String,
+}
+
+impl PushPlatforms {
+    pub async fn create() -> PushPlatforms {
+        let base = Settings::load().expect("the test environment's settings load");
+        let sns_url = base
+            .sns_endpoint
+            .clone()
+            .expect("PETTYSYNC_SNS_ENDPOINT is set (scripts/services.sh env)");
+        let sns = sns_client(&base, &sns_url).await;
+        let apns = platform_application(&sns, "APNS").await;
+        let fcm = platform_application(&sns, "GCM").await;
+        PushPlatforms {
+            sns,
+            sns_url,
+            apns,
+            fcm,
+        }
+    }
+
+    /// Turns push on in `settings`, through these applications.
+    pub fn configure(&self, settings: &mut Settings) {
+        settings.sns_apns_app_arn = Some(self.apns.clone());
+        settings.sns_fcm_app_arn = Some(self.fcm.clone());
+    }
+}
+
 /// A phone registered for push.
 pub struct Phone {
     pub id: String,
@@ -54,29 +87,26 @@ impl PushApp {
 
     /// Starts a server on fresh platform applications; `tweak` may change more settings.
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> PushApp {
-        let base = Settings::load().expect("the test environment's settings load");
-        let sns_url = base
-            .sns_endpoint
-            .clone()
-            .expect("PETTYSYNC_SNS_ENDPOINT is set (scripts/services.sh env)");
-        let sns = sns_client(&base, &sns_url).await;
-        let apns = platform_application(&sns, "APNS").await;
-        let fcm = platform_application(&sns, "GCM").await;
+        let platforms = PushPlatforms::create().await;
         let app = spawn_app_with(|s| {
-            s.sns_apns_app_arn = Some(apns.clone());
-            s.sns_fcm_app_arn = Some(fcm.clone());
+            platforms.configure(s);
             tweak(s);
         })
         .await;
+        PushApp::on(app, platforms).await
+    }
+
+    /// A server started elsewhere (a child process) with `platforms` in its settings.
+    pub async fn on(app: TestApp, platforms: PushPlatforms) -> PushApp {
         let pg = PgPool::connect(app.settings.database_url.expose_secret())
             .await
             .expect("the test database is reachable");
         PushApp {
             app,
-            sns,
-            sns_url,
-            apns,
-            fcm,
+            sns: platforms.sns,
+            sns_url: platforms.sns_url,
+            apns: platforms.apns,
+            fcm: platforms.fcm,
             pg,
         }
     }

@@ -42,9 +42,6 @@ const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// An offline (or unpaired) collar's actor stops after this long without a message; its
 /// state survives in Redis.
 pub const IDLE_STOP_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Least time between two snapshots of one collar (a message that raised an alert is
-/// always snapshotted).
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
 /// Reporting interval of a collar in live mode (collar protocol).
 pub const LIVE_INTERVAL_S: u32 = 3;
 /// Wait before offering a state again to a hub whose mailbox was full.
@@ -89,7 +86,6 @@ pub struct CollarActor {
     silence: Option<SpawnHandle>,
     /// A state the hub had no room for is offered again by this timer.
     state_retry: Option<SpawnHandle>,
-    last_snapshot: Option<Instant>,
 }
 
 impl CollarActor {
@@ -119,7 +115,6 @@ impl CollarActor {
             last_message: Instant::now(),
             silence: None,
             state_retry: None,
-            last_snapshot: None,
         };
         actor.apply_setup(setup, fences);
         actor.snap.state.live = live;
@@ -170,7 +165,7 @@ impl CollarActor {
             actor.silence = None;
             actor.went_offline("silent", ctx);
             // No message carries this alert: it goes to persistence on its own.
-            actor.persist_now(ctx, false);
+            actor.persist_now();
         }));
     }
 
@@ -217,43 +212,35 @@ impl CollarActor {
         }
     }
 
-    /// The alerts raised since the last call and, when one was raised or one is due, the
-    /// snapshot to write after them.
-    fn take_effects(&mut self, force_snapshot: bool) -> (Vec<RaiseAlert>, Option<SnapshotWrite>) {
+    /// The alerts raised since the last call, and the snapshot to write after them. Every
+    /// message leaves a snapshot: persistence writes the newest of each batch before it
+    /// acknowledges the batch, so a restart resumes where the broker's redelivery starts.
+    fn take_effects(&mut self) -> (Vec<RaiseAlert>, SnapshotWrite) {
         let alerts = std::mem::take(&mut self.raised);
-        let due = self
-            .last_snapshot
-            .is_none_or(|at| at.elapsed() >= SNAPSHOT_EVERY);
-        let snapshot = (force_snapshot || due || !alerts.is_empty()).then(|| {
-            self.last_snapshot = Some(Instant::now());
-            SnapshotWrite {
-                serial: self.serial.clone(),
-                snapshot: self.snap.clone(),
-            }
-        });
+        let snapshot = SnapshotWrite {
+            serial: self.serial.clone(),
+            snapshot: self.snap.clone(),
+        };
         (alerts, snapshot)
     }
 
-    /// Hands alerts and the snapshot to persistence when no collar message will carry them.
-    fn persist_now(&mut self, _ctx: &mut Context<Self>, force_snapshot: bool) {
-        let (alerts, snapshot) = self.take_effects(force_snapshot);
-        if alerts.is_empty() && snapshot.is_none() {
-            return;
-        }
+    /// Hands alerts and the snapshot to persistence when no collar message carries them.
+    fn persist_now(&mut self) {
+        let (alerts, snapshot) = self.take_effects();
         self.outputs.persistence.do_send(Append {
             alerts,
-            snapshot,
+            snapshot: Some(snapshot),
             ..Append::default()
         });
     }
 
     /// What a handled message leaves for the pipeline to store.
     fn applied(&mut self, pets: Vec<Option<PetId>>) -> Applied {
-        let (alerts, snapshot) = self.take_effects(false);
+        let (alerts, snapshot) = self.take_effects();
         Applied {
             pets,
             alerts,
-            snapshot,
+            snapshot: Some(snapshot),
         }
     }
 }
@@ -289,7 +276,7 @@ impl Actor for CollarActor {
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
-        self.persist_now(ctx, true);
+        self.persist_now();
         self.outputs.registry.do_send(Deregister {
             serial: self.serial.clone(),
             addr: ctx.address(),
@@ -390,7 +377,7 @@ impl Handler<SetupChanged> for CollarActor {
         }
         if repaired {
             // The reset state replaces the previous pet's in Redis.
-            self.persist_now(ctx, true);
+            self.persist_now();
         }
         self.publish_state(ctx);
     }

@@ -1,10 +1,11 @@
 //! `PersistenceSupervisor`: writes raw samples, dead letters and the alerts they raised to
-//! MongoDB in batches, and only then acknowledges their MQTT messages, so a crash before
-//! the write means the broker redelivers. After a batch is stored, the snapshots its
-//! messages left go to Redis (`snapshots`) and its alerts to the alert supervisor.
+//! MongoDB in batches, then the collar snapshots the batch's messages left to Redis, and
+//! only then acknowledges the messages, so a crash before the write means the broker
+//! redelivers, and a restarted collar actor resumes exactly where the broker resumes. Then
+//! the batch's alerts go to the alert supervisor.
 //!
 //! - `batch`: the MongoDB writes of one batch, and the sample documents;
-//! - `snapshots`: the coalescing writer of collar snapshots.
+//! - `snapshots`: the batch's collar snapshots to Redis.
 
 mod batch;
 mod snapshots;
@@ -16,9 +17,10 @@ use actix::prelude::*;
 use mongodb::bson::Document;
 
 pub use self::batch::{integer, number, SampleRecord};
-pub use self::snapshots::{SnapshotWriter, SNAPSHOT_TTL_S};
+pub use self::snapshots::SNAPSHOT_TTL_S;
 use super::alerts::{Deliver, RaiseAlert};
 use super::collar::SnapshotWrite;
+use crate::cache::Redis;
 use crate::ingest::mqtt::{AckToken, Acker};
 
 /// Most documents in one batch.
@@ -42,7 +44,8 @@ pub struct Append {
     pub dead_letters: Vec<Document>,
     /// Alerts raised: into the alert outbox with the samples, then to the alert supervisor.
     pub alerts: Vec<RaiseAlert>,
-    /// The collar actor's memory after the message: written once the message is stored.
+    /// The collar actor's memory after the message: written once the message is stored,
+    /// before it is acknowledged.
     pub snapshot: Option<SnapshotWrite>,
     /// Acknowledged once all of the above are stored.
     pub ack: Option<AckToken>,
@@ -68,7 +71,7 @@ pub struct Buffered;
 /// Where a stored batch's effects go.
 pub struct Outputs {
     pub acker: Acker,
-    pub snapshots: SnapshotWriter,
+    pub redis: Redis,
     pub alerts: Recipient<Deliver>,
 }
 
@@ -104,12 +107,9 @@ impl PersistenceSupervisor {
             self.wake_drainers();
             return;
         }
-        if self.buffered_docs == 0 {
-            // Only acknowledgements and snapshots wait: nothing to write.
-            let taken = self.buffer.len();
-            self.complete(taken, 0);
-            self.wake_drainers();
-        } else if self.buffered_docs >= MAX_BATCH || !self.drain_waiters.is_empty() {
+        // With no documents waiting, only snapshots and acknowledgements: no reason to linger.
+        let full = self.buffered_docs >= MAX_BATCH || self.buffered_docs == 0;
+        if full || !self.drain_waiters.is_empty() {
             self.write(ctx);
         } else if self.linger.is_none() {
             self.linger = Some(ctx.run_later(MAX_LINGER, |actor, ctx| {
@@ -140,6 +140,7 @@ impl PersistenceSupervisor {
         }
         self.writing = true;
         let (mut samples, mut dead, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
+        let mut snapshots = Vec::new();
         for append in self.buffer.iter().take(taken) {
             samples.extend(
                 append
@@ -149,10 +150,15 @@ impl PersistenceSupervisor {
             );
             dead.extend(append.dead_letters.iter().cloned());
             alerts.extend(append.alerts.iter().map(RaiseAlert::to_outbox_doc));
+            snapshots.extend(append.snapshot.clone());
         }
-        let db = self.db.clone();
+        let (db, redis) = (self.db.clone(), self.outputs.redis.clone());
         let started = Instant::now();
-        let write = batch::write_batch(db, samples, dead, alerts);
+        let write = async move {
+            let duplicates = batch::write_batch(db, samples, dead, alerts).await?;
+            snapshots::write_snapshots(&redis, snapshots).await;
+            Ok::<_, mongodb::error::Error>(duplicates)
+        };
         ctx.spawn(crate::rt::guarded(write).into_actor(self).map(move |result, actor, ctx| {
             actor.writing = false;
             match result {
@@ -176,15 +182,12 @@ impl PersistenceSupervisor {
         }));
     }
 
-    /// The first `taken` messages are stored: their snapshots go to Redis, their
-    /// acknowledgements to the broker, their alerts to the alert supervisor.
+    /// The first `taken` messages are stored (and their snapshots written): their
+    /// acknowledgements go to the broker, their alerts to the alert supervisor.
     fn complete(&mut self, taken: usize, docs: usize) {
         self.buffered_docs -= docs;
         let mut alerts = Vec::new();
         for append in self.buffer.drain(..taken) {
-            if let Some(snapshot) = append.snapshot {
-                self.outputs.snapshots.push(snapshot);
-            }
             if let Some(ack) = append.ack {
                 self.outputs.acker.ack(ack);
             }

@@ -2,14 +2,13 @@
 //! of the owner and family, none to a disabled endpoint, one per burst, and none lost while
 //! SNS is down.
 
-use actix_web::rt::net::{TcpListener, TcpStream};
 use pettysync::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use super::{battery, payload, PushApp};
 use crate::collar::{TestCollar, SETTLE};
+use crate::fixtures::switch::TcpSwitch;
 use crate::helpers::{expect_json, poll_until};
 
 #[actix_web::test]
@@ -173,61 +172,14 @@ async fn a_burst_of_identical_alerts_pushes_once() {
     }
 }
 
-/// SNS going down is made real with a TCP proxy between the server and SNS that can refuse
-/// every connection and then let them through again: the same server, the same supervisor.
-struct SnsSwitch {
-    url: String,
-    up: watch::Sender<bool>,
-}
-
-impl SnsSwitch {
-    async fn start(target: &str) -> SnsSwitch {
-        let target = url::Url::parse(target).expect("the SNS endpoint is a URL");
-        let target = format!(
-            "{}:{}",
-            target.host_str().expect("the SNS endpoint has a host"),
-            target
-                .port_or_known_default()
-                .expect("the SNS endpoint has a port")
-        );
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("bound"));
-        let (up, watch) = watch::channel(true);
-        actix_web::rt::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !*watch.borrow() {
-                    continue; // dropped: the client sees the connection closed
-                }
-                let (target, mut watch) = (target.clone(), watch.clone());
-                actix_web::rt::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watch.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        SnsSwitch { url, up }
-    }
-
-    fn set(&self, up: bool) {
-        self.up.send_replace(up);
-    }
-}
-
 #[actix_web::test]
 async fn a_push_owed_while_sns_is_down_is_delivered_when_it_is_back() {
     let sns_url = Settings::load()
         .expect("settings load")
         .sns_endpoint
         .expect("SNS is set");
-    let switch = SnsSwitch::start(&sns_url).await;
-    let proxy = switch.url.clone();
+    // SNS going down for real: a TCP proxy between the server and SNS, switched off.
+    let (switch, proxy) = TcpSwitch::in_front_of(&sns_url).await;
     let push = PushApp::start_with(|s| s.sns_endpoint = Some(proxy)).await;
     let owner = push.app.register_someone().await;
     let collar = TestCollar::paired(&push.app, &owner).await;

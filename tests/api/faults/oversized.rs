@@ -1,0 +1,74 @@
+//! A message far over the protocol's limits among other collars' telemetry: the broker
+//! passes it (a stock Mosquitto has no message size limit), the server dead-letters it as
+//! `too_large` and the other collars' telemetry keeps flowing. One larger than the server's
+//! MQTT 5 Maximum Packet Size is discarded by the broker for the server, with the same
+//! result for everyone else.
+
+use mongodb::bson::doc;
+use serde_json::json;
+
+use crate::collar::{TestCollar, SETTLE};
+use crate::helpers::{poll_until, spawn_app};
+use crate::realtime::{documents, int_field, wait_for_samples};
+
+#[actix_web::test]
+async fn a_1_mib_message_is_a_too_large_dead_letter_and_other_collars_flow_on() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let big = TestCollar::paired(&app, &owner).await;
+    let other = TestCollar::paired(&app, &owner).await;
+    let db = app.mongo().await;
+    other
+        .publish_sample(&other.reading(1, json!({"hr": 80})))
+        .await;
+    wait_for_samples(&db, &other.serial, "the first sample", |s| s.len() == 1).await;
+
+    let one_mib =
+        json!({"v": 1, "seq": 1, "ts": crate::collar::now_ms(), "pad": "x".repeat(1 << 20)});
+    big.link.send_raw("telemetry", one_mib.to_string()).await;
+    let three_mib =
+        json!({"v": 1, "seq": 2, "ts": crate::collar::now_ms(), "pad": "x".repeat(3 << 20)});
+    big.link.send_raw("voice", three_mib.to_string()).await;
+    for seq in 2..=5 {
+        other
+            .publish_sample(&other.reading(seq, json!({"hr": 80})))
+            .await;
+    }
+    big.link.flushed().await;
+    wait_for_samples(&db, &other.serial, "the other collar's samples", |s| {
+        s.len() == 5
+    })
+    .await;
+
+    let letters = poll_until("the too_large dead letter", SETTLE, || async {
+        let letters = documents(&db, "dead_letters", doc! {"serial": &big.serial}).await;
+        if letters.is_empty() {
+            Err("none yet".to_owned())
+        } else {
+            Ok(letters)
+        }
+    })
+    .await;
+    let letter = &letters[0];
+    assert_eq!(letter.get_str("reason"), Ok("too_large"), "{letter}");
+    assert_eq!(
+        letter.get_str("topic").ok(),
+        Some(big.link.topic("telemetry").as_str())
+    );
+    let size = int_field(letter, "size").expect("the dead letter keeps the message size");
+    assert!(size > 1 << 20, "{size}");
+    let raw = letter
+        .get_binary_generic("raw")
+        .expect("the raw bytes, cut");
+    assert!(
+        raw.len() <= 64 * 1024,
+        "a dead letter keeps at most 64 KiB: {}",
+        raw.len()
+    );
+    // The server's connection survived both: it still takes the big collar's telemetry.
+    big.publish_sample(&big.reading(3, json!({"hr": 70}))).await;
+    wait_for_samples(&db, &big.serial, "the big collar's next sample", |s| {
+        s.len() == 1
+    })
+    .await;
+}
