@@ -148,6 +148,7 @@ impl Application {
             s3_bucket: settings.s3_bucket.clone(),
             sns,
             mqtt: mqtt.clone(),
+            readiness: Default::default(),
         };
         let listener = TcpListener::bind(&settings.http_addr).context("PETTYSYNC_HTTP_ADDR")?;
         let address = listener.local_addr()?;
