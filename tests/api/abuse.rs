@@ -3,10 +3,12 @@
 //! - `logins`: password hashing under a burst (memory bounded), the per-email login limit
 //!   under parallel guesses, the per-address register and login budget;
 //! - `addresses`: the client address behind trusted proxies (`X-Forwarded-For`, IPv6 /64);
+//! - `request_log`: share tokens never reach the request logs;
 //! - here: the admin token is as strong as the JWT key.
 
 mod addresses;
 mod logins;
+mod request_log;
 
 use std::time::Duration;
 
