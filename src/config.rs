@@ -382,10 +382,13 @@ impl<'de> Deserialize<'de> for TrustedProxies {
         enum Form {
             List(String),
             Entries(Vec<String>),
+            // The environment provider reads `1` or `1.5` as numbers: refused below by name.
+            Number(f64),
         }
         let list = match Form::deserialize(deserializer)? {
             Form::List(list) => list,
             Form::Entries(entries) => entries.join(","),
+            Form::Number(number) => number.to_string(),
         };
         Self::parse(&list).map_err(serde::de::Error::custom)
     }

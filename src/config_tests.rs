@@ -43,6 +43,11 @@ fn a_bad_trusted_proxy_names_the_setting() {
         .expect("a host name is not a network");
     assert_eq!(error.setting, "PETTYSYNC_TRUSTED_PROXIES");
     assert!(error.message.contains("proxy.internal"), "{error}");
+    let error = settings_with("trusted_proxies", 1)
+        .err()
+        .expect("a number is no network");
+    assert_eq!(error.setting, "PETTYSYNC_TRUSTED_PROXIES");
+    assert!(error.message.contains("neither"), "{error}");
 }
 
 #[test]
