@@ -133,7 +133,8 @@ fn is_plausible_email(email: &str) -> bool {
     (status = 201, body = Session), (status = 400, body = crate::http::error::Problem),
     (status = 409, description = "email taken", body = crate::http::error::Problem),
     (status = 422, body = crate::http::error::Problem),
-    (status = 429, description = "too many attempts from this address; see Retry-After", body = crate::http::error::Problem)))]
+    (status = 429, description = "too many attempts from this address", body = crate::http::error::Problem,
+        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
 #[post("/v1/auth/register")]
 async fn register(
     pg: web::Data<PgPool>,
@@ -161,7 +162,8 @@ async fn register(
     (status = 200, body = Session), (status = 400, body = crate::http::error::Problem),
     (status = 401, body = crate::http::error::Problem),
     (status = 422, description = "an email longer than 254 characters, or a missing field", body = crate::http::error::Problem),
-    (status = 429, description = "too many attempts for this email or from this address; see Retry-After", body = crate::http::error::Problem)))]
+    (status = 429, description = "too many attempts for this email or from this address", body = crate::http::error::Problem,
+        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
 #[post("/v1/auth/login")]
 async fn login(
     pg: web::Data<PgPool>,
