@@ -10,7 +10,8 @@ state="${PETTYSYNC_SERVICES_DIR:-$PWD/.services}"
 mkdir -p "$state"
 # A development signing key and admin token, made once and kept beside the services' data.
 [ -s "$state/jwt_secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$state/jwt_secret"
-[ -s "$state/admin_token" ] || head -c 24 /dev/urandom | base64 | tr -d '\n/+=' > "$state/admin_token"
+# The admin token needs at least 32 bytes; one made by an older version of this script may be shorter.
+[ "$(wc -c < "$state/admin_token" 2>/dev/null || echo 0)" -ge 32 ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$state/admin_token"
 export PETTYSYNC_JWT_SECRET="$(cat "$state/jwt_secret")"
 export PETTYSYNC_ADMIN_TOKEN="$(cat "$state/admin_token")"
 collars="${PETTYSYNC_DEMO_COLLARS:-10}"

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod hashing;
+pub use hashing::{HashingError, PasswordHashing};
+
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_TTL_S: i64 = 15 * 60;
 /// Lifetime of a refresh token (each refresh issues a new one).

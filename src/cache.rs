@@ -96,6 +96,28 @@ impl FailureLimit {
         Ok(())
     }
 
+    /// Counts this attempt before it is made, in one atomic step, and says whether it may go
+    /// ahead: `None` when it is within the window's `max`, else the seconds until the window
+    /// ends. Unlike [`Self::blocked_for`] then [`Self::record_failure`], parallel attempts
+    /// cannot all pass the check before any is counted. Attempts that succeed may be
+    /// forgiven with [`Self::reset`].
+    pub async fn take_attempt(&self, redis: &Redis, subject: &str) -> anyhow::Result<Option<u64>> {
+        let key = redis.key(&format!("{}{subject}", self.namespace));
+        let mut conn = redis.conn().await?;
+        let (count, ttl): (u64, i64) = deadpool_redis::redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.window_s)
+            .arg("NX")
+            .ignore()
+            .ttl(&key)
+            .query_async(&mut conn)
+            .await?;
+        Ok((count > u64::from(self.max)).then(|| ttl.max(1) as u64))
+    }
+
     /// Forgets the failures, e.g. after a successful login.
     pub async fn reset(&self, redis: &Redis, subject: &str) -> anyhow::Result<()> {
         let key = redis.key(&format!("{}{subject}", self.namespace));

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "PETTYSYNC_";
 /// Shortest accepted JWT signing key, in bytes (HS256 wants at least its output size).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Shortest accepted admin token, in bytes: as hard to guess as the JWT key.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 32;
+/// Password hashes at once per core when `PETTYSYNC_PASSWORD_HASH_CONCURRENCY` is unset.
+pub const DEFAULT_HASHES_PER_CORE: usize = 2;
+/// Default of `PETTYSYNC_AUTH_ATTEMPTS_PER_MINUTE`.
+pub const DEFAULT_AUTH_ATTEMPTS_PER_MINUTE: u32 = 30;
 
 /// Everything the server can be told from outside, after validation.
 #[derive(Clone, Deserialize)]
@@ -76,6 +82,17 @@ pub struct Settings {
     pub drain_timeout_s: u64,
     /// Most alert pushes one user gets per hour (social pushes have their own budget).
     pub push_alert_rate_limit_per_hour: u32,
+    // Abuse resistance: who the client is, and how much sign-in work it may ask for.
+    /// Proxies whose `X-Forwarded-For` is believed (`PETTYSYNC_TRUSTED_PROXIES`); empty:
+    /// the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+    /// Argon2 hashes computed at once; unset: [`DEFAULT_HASHES_PER_CORE`] × cores.
+    #[serde(default)]
+    pub password_hash_concurrency: Option<usize>,
+    /// Register and login attempts one client address may make per minute.
+    #[serde(default = "default_auth_attempts_per_minute")]
+    pub auth_attempts_per_minute: u32,
 }
 
 /// How log lines are written.
@@ -259,6 +276,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        self.validate_abuse_limits()?;
         if let Some(secret) = &self.jwt_secret {
             if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::new(
@@ -283,6 +301,34 @@ impl Settings {
     /// How long a SIGTERM waits for buffered work before the process exits.
     pub fn drain_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.drain_timeout_s)
+    }
+
+    /// The admin token's length and the sign-in limits.
+    fn validate_abuse_limits(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.admin_token {
+            if token.expose_secret().len() < MIN_ADMIN_TOKEN_BYTES {
+                return Err(ConfigError::new(
+                    "PETTYSYNC_ADMIN_TOKEN",
+                    format!("must be at least {MIN_ADMIN_TOKEN_BYTES} bytes"),
+                ));
+            }
+        }
+        let hashes = self.password_hash_concurrency.unwrap_or(1);
+        let attempts = self.auth_attempts_per_minute as usize;
+        match (hashes, attempts) {
+            (0, _) => Err("PETTYSYNC_PASSWORD_HASH_CONCURRENCY"),
+            (_, 0) => Err("PETTYSYNC_AUTH_ATTEMPTS_PER_MINUTE"),
+            _ => Ok(()),
+        }
+        .map_err(|name| ConfigError::new(name, "must be at least 1"))
+    }
+
+    /// Password hashes computed at once: the setting, else two per core.
+    pub fn hash_concurrency(&self) -> usize {
+        self.password_hash_concurrency.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            DEFAULT_HASHES_PER_CORE * cores
+        })
     }
 
     /// How long live mode outlasts the last watcher.
@@ -323,3 +369,66 @@ fn from_figment(error: figment::Error) -> ConfigError {
     };
     ConfigError::new(&setting, error.kind.to_string())
 }
+
+fn default_auth_attempts_per_minute() -> u32 {
+    DEFAULT_AUTH_ATTEMPTS_PER_MINUTE
+}
+
+/// The proxies (load balancers) in front of the server whose `X-Forwarded-For` is believed:
+/// IP networks in CIDR form, or single addresses. In the environment a comma-separated list,
+/// in a settings file a string or a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses `10.0.0.0/8, 192.168.1.7, fd00::/8`; the empty string trusts no one.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(parse_network)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// True when `address` (IPv4-mapped IPv6 counts as IPv4) is one of the proxies.
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn parse_network(entry: &str) -> Result<ipnet::IpNet, String> {
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|network| network.trunc())
+        .map_err(|_| format!("{entry:?} is neither an IP address nor a CIDR network"))
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(String),
+            Entries(Vec<String>),
+            // The environment provider reads `1` or `1.5` as numbers: refused below by name.
+            Number(f64),
+        }
+        let list = match Form::deserialize(deserializer)? {
+            Form::List(list) => list,
+            Form::Entries(entries) => entries.join(","),
+            Form::Number(number) => number.to_string(),
+        };
+        Self::parse(&list).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -23,7 +23,7 @@ use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
 use crate::actors::voice_spool::VoiceSpoolDrainer;
-use crate::auth::JwtKeys;
+use crate::auth::{JwtKeys, PasswordHashing};
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::http;
@@ -165,6 +165,7 @@ impl Application {
             s3_bucket: settings.s3_bucket.clone(),
             sns,
             mqtt: mqtt.clone(),
+            readiness: Default::default(),
         };
         let listener = TcpListener::bind(&settings.http_addr).context("PETTYSYNC_HTTP_ADDR")?;
         let address = listener.local_addr()?;
@@ -176,6 +177,7 @@ impl Application {
             mongo: web::Data::new(mongo),
             redis: web::Data::new(redis),
             jwt: web::Data::new(jwt),
+            hashing: web::Data::new(PasswordHashing::new(settings.hash_concurrency())),
             admin: web::Data::new(AdminToken(settings.admin_token.clone())),
             dependencies: web::Data::new(dependencies),
             metrics: web::Data::new(crate::telemetry::metrics_handle()),
@@ -270,6 +272,7 @@ struct AppData {
     mongo: web::Data<mongodb::Database>,
     redis: web::Data<Redis>,
     jwt: web::Data<JwtKeys>,
+    hashing: web::Data<PasswordHashing>,
     admin: web::Data<AdminToken>,
     dependencies: web::Data<Dependencies>,
     metrics: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
@@ -290,6 +293,7 @@ impl AppData {
             .app_data(self.mongo.clone())
             .app_data(self.redis.clone())
             .app_data(self.jwt.clone())
+            .app_data(self.hashing.clone())
             .app_data(self.admin.clone())
             .app_data(self.dependencies.clone())
             .app_data(self.metrics.clone())

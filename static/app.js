@@ -3,7 +3,7 @@
 //
 // The session (tokens) lives in sessionStorage: it ends with the tab.
 
-import { ApiError, alertItem, api, backoff, createMap, el, formatTime, loadConfig, vitalsText, wsUrl } from "./common.js";
+import { ApiError, alertItem, api, backoff, createMap, el, formatTime, loadConfig, textContent, vitalsText, wsUrl } from "./common.js";
 
 const SESSION_KEY = "pettysync.session";
 /** Alerts kept on the page; older ones are in each pet's alert history. */
@@ -163,7 +163,8 @@ function updateState(petId, state) {
     return;
   }
   entry.marker = L.marker(latlng, { title: entry.pet.name }).addTo(page.map);
-  entry.marker.bindTooltip(entry.pet.name, { permanent: true, direction: "top", offset: [0, -36] });
+  // Leaflet shows a string tooltip as HTML: user text goes in as an element's text.
+  entry.marker.bindTooltip(textContent(entry.pet.name), { permanent: true, direction: "top", offset: [0, -36] });
   entry.marker.on("click", () => selectPet(petId));
   fitAllPets();
 }
@@ -281,7 +282,7 @@ function fenceLayer(fence) {
     geometry.type === "Circle"
       ? L.circle([geometry.center[1], geometry.center[0]], { ...style, radius: geometry.radius_m })
       : L.polygon(geometry.coordinates.map((ring) => ring.map(([lon, lat]) => [lat, lon])), style);
-  return layer.bindTooltip(`${fence.name} (${fence.kind === "keep_out" ? "keep out" : "safe"})`);
+  return layer.bindTooltip(textContent(`${fence.name} (${fence.kind === "keep_out" ? "keep out" : "safe"})`));
 }
 
 // ---------------------------------------------------------------- share links

@@ -49,6 +49,16 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/**
+ * A span holding `text` as text, for Leaflet tooltips and popups: given a string, Leaflet
+ * sets it as HTML, so a name like `<img src=x onerror=…>` would become markup.
+ */
+export function textContent(text) {
+  const node = document.createElement("span");
+  node.textContent = text;
+  return node;
+}
+
 /** The server's settings for the pages (`{tile_url}`). */
 export async function loadConfig() {
   try {

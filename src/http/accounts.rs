@@ -4,21 +4,26 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::auth::{self, JwtKeys, ACCESS_TOKEN_TTL_S};
+use crate::auth::{JwtKeys, PasswordHashing, ACCESS_TOKEN_TTL_S};
 use crate::cache::{FailureLimit, Redis};
+use crate::config::Settings;
 use crate::http::authz::AuthUser;
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::ids::UserId;
 use crate::store::{accounts, millis};
 use crate::validation::Violations;
 
-/// Failed logins for one email before it is locked out for the rest of the window.
+/// Login attempts for one email in a window, counted before the password is checked; a
+/// success clears the count, so in effect five failures lock the email for the window.
 pub const LOGIN_LIMIT: FailureLimit = FailureLimit {
     namespace: "ratelimit:login:",
     max: 5,
     window_s: 15 * 60,
 };
+/// Redis namespace of the per-address register and login budget.
+const ADDRESS_LIMIT_NAMESPACE: &str = "ratelimit:auth-address:";
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -125,19 +130,24 @@ fn is_plausible_email(email: &str) -> bool {
 
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, body = Session), (status = 409, description = "email taken", body = crate::http::error::Problem),
-    (status = 422, body = crate::http::error::Problem)))]
+    (status = 201, body = Session), (status = 400, body = crate::http::error::Problem),
+    (status = 409, description = "email taken", body = crate::http::error::Problem),
+    (status = 422, body = crate::http::error::Problem),
+    (status = 429, description = "too many attempts from this address", body = crate::http::error::Problem,
+        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
 #[post("/v1/auth/register")]
 async fn register(
     pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
     jwt: web::Data<JwtKeys>,
+    hashing: web::Data<PasswordHashing>,
+    settings: web::Data<Settings>,
+    client: ClientAddr,
     body: ApiJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
-    let password = body.password.clone();
-    let hash = web::block(move || auth::hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)??;
+    limit_address(&redis, &settings, client).await?;
+    let hash = hashing.hash(body.password.clone()).await?;
     let user = accounts::create_user(&pg, body.email.trim(), body.display_name.trim(), &hash)
         .await?
         .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email exists"))?;
@@ -145,39 +155,68 @@ async fn register(
     Ok(HttpResponse::Created().json(session))
 }
 
-/// Signs in with email and password; repeated failures are refused with 429 for a while.
+/// Signs in with email and password. Each attempt is counted before the password is
+/// checked: the sixth within the window, and any beyond the address's budget, is refused
+/// with 429.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = Session), (status = 401, body = crate::http::error::Problem),
-    (status = 429, body = crate::http::error::Problem)))]
+    (status = 200, body = Session), (status = 400, body = crate::http::error::Problem),
+    (status = 401, body = crate::http::error::Problem),
+    (status = 422, description = "an email longer than 254 characters, or a missing field", body = crate::http::error::Problem),
+    (status = 429, description = "too many attempts for this email or from this address", body = crate::http::error::Problem,
+        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
 #[post("/v1/auth/login")]
 async fn login(
     pg: web::Data<PgPool>,
     redis: web::Data<Redis>,
     jwt: web::Data<JwtKeys>,
+    hashing: web::Data<PasswordHashing>,
+    settings: web::Data<Settings>,
+    client: ClientAddr,
     body: ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let subject = body.email.trim().to_lowercase();
-    if let Some(retry_after_s) = LOGIN_LIMIT.blocked_for(&redis, &subject).await? {
+    let subject = login_subject(&body.email)?;
+    limit_address(&redis, &settings, client).await?;
+    if let Some(retry_after_s) = LOGIN_LIMIT.take_attempt(&redis, &subject).await? {
         return Err(ApiError::RateLimited { retry_after_s });
     }
     let user = accounts::user_by_email(&pg, body.email.trim()).await?;
-    let stored = user.as_ref().map_or_else(
-        || auth::dummy_password_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
-    let password = body.password.clone();
-    let matches = web::block(move || auth::verify_password(&password, &stored))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = hashing.verify(body.password.clone(), stored).await?;
     match user {
         Some(user) if matches => {
+            // The attempt is forgiven with the failures before it, as before.
             LOGIN_LIMIT.reset(&redis, &subject).await?;
             Ok(HttpResponse::Ok().json(open_session(&pg, &jwt, user).await?))
         }
-        _ => {
-            LOGIN_LIMIT.record_failure(&redis, &subject).await?;
-            Err(ApiError::Unauthorized)
-        }
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The per-email limit's key: the email trimmed and lower-cased. An email too long to be one
+/// is refused before it becomes a Redis key.
+fn login_subject(email: &str) -> Result<String, ApiError> {
+    let email = email.trim();
+    if email.len() > MAX_EMAIL_CHARS {
+        return Err(ApiError::field("email", "must be at most 254 characters"));
+    }
+    Ok(email.to_lowercase())
+}
+
+/// Counts a register or login attempt against the client address's budget
+/// (`PETTYSYNC_AUTH_ATTEMPTS_PER_MINUTE`): each may cost an Argon2 hash.
+async fn limit_address(
+    redis: &Redis,
+    settings: &Settings,
+    client: ClientAddr,
+) -> Result<(), ApiError> {
+    let limit = FailureLimit {
+        namespace: ADDRESS_LIMIT_NAMESPACE,
+        max: settings.auth_attempts_per_minute,
+        window_s: 60,
+    };
+    match limit.take_attempt(redis, &client.limit_key()).await? {
+        Some(retry_after_s) => Err(ApiError::RateLimited { retry_after_s }),
+        None => Ok(()),
     }
 }
 

@@ -119,6 +119,12 @@ impl From<deadpool_redis::redis::RedisError> for ApiError {
     }
 }
 
+impl From<crate::auth::HashingError> for ApiError {
+    fn from(error: crate::auth::HashingError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         Self::Validation(errors)

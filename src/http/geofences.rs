@@ -1,4 +1,5 @@
-//! Geofences: safe zones (alert on exit) and keep-out zones (alert on entry).
+//! Geofences: safe zones (alert on exit) and keep-out zones (alert on entry), at most
+//! [`MAX_FENCES_PER_PET`] per pet.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ use crate::startup::Actors;
 use crate::store::geofences::{self, FenceFields, FenceRow};
 use crate::store::millis;
 use crate::validation::{FieldError, Violations};
+
+/// Fences one pet may have. Every sample of the pet is tested against each of them, and
+/// every change reloads them all into the collar's actor: the cap bounds both.
+pub const MAX_FENCES_PER_PET: i64 = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_fence)
@@ -103,9 +108,14 @@ async fn fence_access(
     Ok(fence)
 }
 
-/// Adds a fence to the pet (owner or family).
+/// Adds a fence to the pet (owner or family). A pet with 50 fences already gets 409
+/// `too_many_geofences`: the request is valid, but the pet's
+/// current fences refuse it (after a delete the same request succeeds).
 #[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", request_body = CreateFence, security(("bearer" = [])),
-    responses((status = 201, body = FenceView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = FenceView), (status = 400, body = crate::http::error::Problem),
+        (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
+        (status = 409, description = "the pet has 50 geofences already", body = crate::http::error::Problem),
+        (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
 #[post("/v1/pets/{id}/geofences")]
 async fn create_fence(
     pg: web::Data<PgPool>,
@@ -117,14 +127,23 @@ async fn create_fence(
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::ManageGeofences).await?;
     let fields = fence_fields(&body.name, body.kind, &body.geometry)?;
-    let fence = geofences::create(&pg, pet_id, &fields).await?;
+    let fence = geofences::create(&pg, pet_id, &fields, MAX_FENCES_PER_PET)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "too_many_geofences",
+                "the pet has 50 geofences already; delete one to add another",
+            )
+        })?;
     actors.registry.do_send(PetChanged { pet_id });
     Ok(HttpResponse::Created().json(FenceView::from(fence)))
 }
 
 /// The pet's fences.
 #[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<FenceView>), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<FenceView>), (status = 401, body = crate::http::error::Problem),
+        (status = 404, body = crate::http::error::Problem),
+        (status = 422, description = "a bad limit or cursor", body = crate::http::error::Problem)))]
 #[get("/v1/pets/{id}/geofences")]
 async fn list_fences(
     pg: web::Data<PgPool>,

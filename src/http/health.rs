@@ -1,7 +1,11 @@
 //! `/healthz` (the process answers), `/readyz` (every dependency answers) and `/metrics`.
+//!
+//! A readiness answer is reused for [`READINESS_TTL`], and only one probe of the
+//! dependencies runs at a time: a flood of `/readyz` costs the six dependencies at most one
+//! round of checks per TTL.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{get, web, HttpResponse};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -13,6 +17,8 @@ use crate::ingest::mqtt::MqttLink;
 
 /// How long one dependency may take to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a readiness answer is reused before the dependencies are probed again.
+pub const READINESS_TTL: Duration = Duration::from_secs(3);
 
 /// The clients `/readyz` probes.
 pub struct Dependencies {
@@ -23,10 +29,17 @@ pub struct Dependencies {
     pub s3_bucket: String,
     pub sns: aws_sdk_sns::Client,
     pub mqtt: MqttLink,
+    /// The last answer, shared by every worker.
+    pub readiness: ReadinessCache,
 }
 
+/// The last readiness answer and when it was probed. The lock is held while probing, so
+/// callers that arrive meanwhile wait for that probe instead of starting their own.
+#[derive(Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Readiness)>>);
+
 /// Readiness: `status` and one entry per dependency, `ok` or `unreachable`.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
@@ -44,11 +57,34 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Every dependency answers; 503 names the ones that do not.
+/// Every dependency answers; 503 names the ones that do not. The answer may be up to
+/// three seconds old.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = Readiness), (status = 503, body = Readiness)))]
 #[get("/readyz")]
 async fn readyz(deps: web::Data<Dependencies>) -> HttpResponse {
+    let body = {
+        let mut last = deps.readiness.0.lock().await;
+        match last.as_ref() {
+            Some((at, readiness)) if at.elapsed() < READINESS_TTL => readiness.clone(),
+            _ => {
+                let readiness = probe(&deps).await;
+                *last = Some((Instant::now(), readiness.clone()));
+                readiness
+            }
+        }
+    };
+    if body.status == READY {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+const READY: &str = "ready";
+
+/// Checks every dependency at once.
+async fn probe(deps: &Dependencies) -> Readiness {
     let (pg, mongo, redis, s3, sns) = tokio::join!(
         check("postgres", async {
             sqlx::query("SELECT 1")
@@ -89,14 +125,9 @@ async fn readyz(deps: web::Data<Dependencies>) -> HttpResponse {
         .map(|(name, ok)| (name, if ok { "ok" } else { "unreachable" }))
         .collect();
     let ready = checks.values().all(|v| *v == "ok");
-    let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+    Readiness {
+        status: if ready { READY } else { "unavailable" },
         checks,
-    };
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

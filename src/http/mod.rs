@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod authz;
+pub mod client_addr;
 pub mod collars;
 pub mod docs;
 pub mod error;

@@ -152,12 +152,14 @@ fn etag(asset: &Asset) -> String {
 }
 
 /// Scripts, styles and data from this server only; images also from the tile server.
+/// `connect-src 'self'` covers this server's own `ws:`/`wss:` (CSP Level 3), and no other
+/// host's: a page cannot be made to stream a pet's live state elsewhere.
 fn csp(settings: &Settings) -> String {
     let tiles = tile_origin(&settings.map_tile_url)
         .map(|origin| format!(" {origin}"))
         .unwrap_or_default();
     format!(
-        "default-src 'self'; img-src 'self' data:{tiles}; connect-src 'self' ws: wss:; \
+        "default-src 'self'; img-src 'self' data:{tiles}; connect-src 'self'; \
          object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
 }

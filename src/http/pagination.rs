@@ -118,10 +118,13 @@ fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(raw).map_err(|_| invalid())?;
     let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    // Issued cursors hold row times, all within these bounds. Outside them PostgreSQL may
+    // refuse the time (it stops at 4713 BC, chrono goes further): an error, not a 500.
     let at = micros
         .parse::<i64>()
         .ok()
         .and_then(DateTime::from_timestamp_micros)
+        .filter(|at| (DateTime::<Utc>::UNIX_EPOCH..=FAR_FUTURE).contains(at))
         .ok_or_else(invalid)?;
     let id = id.parse::<Uuid>().map_err(|_| invalid())?;
     Ok((at, id))
@@ -138,6 +141,21 @@ mod tests {
             Uuid::new_v4(),
         );
         assert_eq!(decode(&encode(key)).unwrap(), key);
+    }
+
+    #[test]
+    fn a_cursor_outside_the_stored_times_is_refused() {
+        let id = Uuid::new_v4();
+        let cursor = |micros: i64| URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+        // Year -251 000: chrono holds it, PostgreSQL does not.
+        assert!(decode(&cursor(-8_000_000_000_000_000_000)).is_err());
+        assert!(decode(&cursor(-1)).is_err());
+        assert!(decode(&cursor(FAR_FUTURE.timestamp_micros() + 1)).is_err());
+        assert_eq!(decode(&cursor(0)).unwrap().0, DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(
+            decode(&cursor(FAR_FUTURE.timestamp_micros())).unwrap().0,
+            FAR_FUTURE
+        );
     }
 
     #[test]

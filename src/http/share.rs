@@ -5,8 +5,8 @@
 //! An unknown, revoked or expired token gets one and the same 404. Failed lookups are
 //! counted per client address ([`TOKEN_LIMIT`]); past the limit every token lookup from
 //! that address, even a right one, gets 429 until the window ends, so a guesser learns
-//! nothing from the answers. The address is the TCP peer's: `X-Forwarded-For` is not
-//! trusted, since any client can set it.
+//! nothing from the answers. The address is the client's by [`ClientAddr`]'s rule: the
+//! TCP peer, or behind a trusted proxy the address the proxy saw.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
@@ -22,6 +22,7 @@ use crate::auth::{random_token, token_hash};
 use crate::cache::{FailureLimit, Redis};
 use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::live::start_session;
@@ -335,9 +336,7 @@ async fn open_link(
     redis: &Redis,
     token: &str,
 ) -> Result<share::ActiveLink, ApiError> {
-    let client = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+    let client = ClientAddr::of(req).limit_key();
     if let Some(retry_after_s) = TOKEN_LIMIT.blocked_for(redis, &client).await? {
         return Err(ApiError::RateLimited { retry_after_s });
     }

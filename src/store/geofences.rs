@@ -27,12 +27,29 @@ pub struct FenceFields {
 
 const COLUMNS: &str = "id, pet_id, name, kind, geometry, created_at, updated_at";
 
+/// Adds a fence unless the pet has `max` already (`None` then). Creates for one pet take
+/// turns on the pet's row, so parallel creates cannot overshoot `max`.
 pub async fn create(
     pg: &PgPool,
     pet: PetId,
     fields: &FenceFields,
-) -> Result<FenceRow, sqlx::Error> {
-    sqlx::query_as(AssertSqlSafe(format!(
+    max: i64,
+) -> Result<Option<FenceRow>, sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    // NO KEY UPDATE: creates queue behind each other, while inserts that only reference the
+    // pet (alerts, samples' foreign keys) are not held up.
+    sqlx::query("SELECT 1 FROM pets WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(pet)
+        .execute(&mut *tx)
+        .await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM geofences WHERE pet_id = $1")
+        .bind(pet)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= max {
+        return Ok(None);
+    }
+    let fence = sqlx::query_as(AssertSqlSafe(format!(
         "INSERT INTO geofences (id, pet_id, name, kind, geometry) VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
     )))
     .bind(GeofenceId::new())
@@ -40,8 +57,10 @@ pub async fn create(
     .bind(&fields.name)
     .bind(&fields.kind)
     .bind(Json(&fields.geometry))
-    .fetch_one(pg)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(fence))
 }
 
 pub async fn get(pg: &PgPool, id: GeofenceId) -> Result<Option<FenceRow>, sqlx::Error> {

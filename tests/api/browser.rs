@@ -6,7 +6,8 @@
 //!
 //! - `share_page`: the sitter's page at `/s/{token}`;
 //! - `owner_page`: the owner's page at `/`;
-//! - `assets`: the pages and files over plain HTTP (no browser).
+//! - `assets`: the pages and files over plain HTTP (no browser);
+//! - `user_text`: names that look like HTML are shown as text.
 //!
 //! Every test starts its own chromedriver and Chromium (see `driver`).
 
@@ -14,6 +15,7 @@ mod assets;
 mod driver;
 mod owner_page;
 mod share_page;
+mod user_text;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -46,3 +46,21 @@ async fn an_unknown_pet_is_a_404_problem_with_a_request_id() {
         "errors carry a request id: {problem}"
     );
 }
+
+#[actix_web::test]
+async fn a_cursor_outside_the_times_rows_can_have_is_a_422_not_a_500() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let pet_id = crate::helpers::string_at(&app.create_pet(&owner, "Rex").await, "/id");
+
+    // Year -251 000: a valid time for the server's date library, not for PostgreSQL.
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("-8000000000000000000:{}", uuid::Uuid::new_v4()));
+    for list in ["/v1/pets", &format!("/v1/pets/{pet_id}/geofences")] {
+        let response = app
+            .get(&format!("{list}?cursor={cursor}"), owner.bearer())
+            .await;
+        crate::helpers::expect_field_error(response, "cursor").await;
+    }
+}

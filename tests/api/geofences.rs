@@ -256,3 +256,52 @@ async fn a_deleted_geofence_is_gone() {
     let again = fixture.app.delete(&path, fixture.owner.bearer()).await;
     expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+#[actix_web::test]
+async fn a_pet_has_at_most_fifty_geofences_even_when_they_are_added_at_once() {
+    let fixture = Fixture::new().await;
+
+    let names: Vec<String> = (0..60).map(|i| format!("Zone {i}")).collect();
+    let creates = names
+        .iter()
+        .map(|name| fixture.create(name, "safe", circle(100.0)));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|response| response.status())
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 50, "{statuses:?}");
+
+    let response = fixture.create("Zone 61", "safe", circle(100.0)).await;
+    let problem = expect_problem(response, StatusCode::CONFLICT, "too_many_geofences").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("50"),
+        "{problem}"
+    );
+    let page = fixture
+        .app
+        .get(
+            &format!("{}?limit=100", fixture.fences()),
+            fixture.owner.bearer(),
+        )
+        .await;
+    let page = expect_json(page, StatusCode::OK).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(50), "{page}");
+
+    // Deleting one makes room for one.
+    let id = string_at(&page, "/items/0/id");
+    let deleted = fixture
+        .app
+        .delete(&format!("/v1/geofences/{id}"), fixture.owner.bearer())
+        .await;
+    expect_status(deleted, StatusCode::NO_CONTENT).await;
+    let response = fixture.create("Zone 62", "safe", circle(100.0)).await;
+    expect_status(response, StatusCode::CREATED).await;
+}

@@ -1,7 +1,12 @@
 //! Liveness, readiness, metrics and the API documentation.
 
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::{web, App, HttpResponse, HttpServer};
+use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -83,6 +88,79 @@ async fn readyz_names_the_broker_when_it_is_down() {
         body["checks"]["redis"], "ok",
         "only the broken dependency fails: {body}"
     );
+}
+
+/// A stand-in SNS endpoint that answers `ListPlatformApplications` (what `/readyz` asks)
+/// and counts the calls; `down` makes it answer 500.
+#[derive(Clone, Default)]
+struct FakeSns {
+    probes: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+const LIST_PLATFORM_APPLICATIONS: &str = r#"<ListPlatformApplicationsResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
+  <ListPlatformApplicationsResult><PlatformApplications/></ListPlatformApplicationsResult>
+  <ResponseMetadata><RequestId>fake-sns</RequestId></ResponseMetadata>
+</ListPlatformApplicationsResponse>"#;
+
+impl FakeSns {
+    /// Serves on a free loopback port; returns the endpoint URL.
+    fn start(&self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let fake = self.clone();
+        let server = HttpServer::new(move || {
+            let fake = fake.clone();
+            App::new().default_service(web::to(move |body: web::Bytes| {
+                let fake = fake.clone();
+                async move {
+                    if !String::from_utf8_lossy(&body).contains("Action=ListPlatformApplications") {
+                        return HttpResponse::BadRequest().finish();
+                    }
+                    fake.probes.fetch_add(1, Ordering::SeqCst);
+                    if fake.down.load(Ordering::SeqCst) {
+                        return HttpResponse::InternalServerError().finish();
+                    }
+                    HttpResponse::Ok()
+                        .content_type("text/xml")
+                        .body(LIST_PLATFORM_APPLICATIONS)
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("the fake SNS listens")
+        .run();
+        actix_web::rt::spawn(server);
+        url
+    }
+}
+
+#[actix_web::test]
+async fn a_flood_of_readyz_probes_the_dependencies_once_per_few_seconds() {
+    let sns = FakeSns::default();
+    let endpoint = sns.start();
+    let app = spawn_app_with(|settings| settings.sns_endpoint = Some(endpoint)).await;
+    readyz_until(&app, StatusCode::OK, |_| true).await;
+
+    let before = sns.probes.load(Ordering::SeqCst);
+    let answers = join_all((0..50).map(|_| app.get("/readyz", None))).await;
+    let probes = sns.probes.load(Ordering::SeqCst) - before;
+    let ready = answers
+        .iter()
+        .filter(|a| a.status() == StatusCode::OK)
+        .count();
+    assert_eq!(ready, 50, "every answer is the (cached) ready one");
+    // One refresh at most, two if the burst straddles the end of the cache's lifetime.
+    assert!(probes <= 2, "50 calls probed SNS {probes} times");
+
+    // The cache does expire: a dependency that fails is reported within seconds.
+    sns.down.store(true, Ordering::SeqCst);
+    let body = readyz_until(&app, StatusCode::SERVICE_UNAVAILABLE, |body| {
+        body["checks"]["sns"] == "unreachable"
+    })
+    .await;
+    assert_eq!(body["checks"]["postgres"], "ok", "{body}");
 }
 
 #[actix_web::test]

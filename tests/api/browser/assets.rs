@@ -63,6 +63,13 @@ async fn a_page_allows_only_this_server_and_the_tile_host() {
         "no-referrer",
         "the token never leaks"
     );
+    // WebSockets to this server only ('self' covers ws: and wss: of the same host).
+    let connect = policy
+        .split(';')
+        .map(str::trim)
+        .find(|directive| directive.starts_with("connect-src"))
+        .unwrap_or_default();
+    assert_eq!(connect, "connect-src 'self'", "{policy}");
 
     let config = expect_json(app.get("/web-config.json", None).await, StatusCode::OK).await;
     assert_eq!(

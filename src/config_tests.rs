@@ -1,0 +1,74 @@
+//! Unit tests of the settings added for abuse resistance.
+
+use super::*;
+
+/// The defaults with `key` set to `value`, as the environment would set it.
+fn settings_with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
+    let settings: Settings = Figment::from(Serialized::defaults(DEFAULTS))
+        .merge(Serialized::default(key, value))
+        .extract()
+        .map_err(from_figment)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+#[test]
+fn trusted_proxies_are_a_comma_separated_list_of_networks_and_addresses() {
+    let settings = settings_with("trusted_proxies", "10.0.0.0/8, 192.168.1.7,fd00::/8")
+        .expect("the list parses");
+    let proxies = settings.trusted_proxies;
+    assert!(proxies.contains("10.200.0.1".parse().unwrap()));
+    assert!(proxies.contains("192.168.1.7".parse().unwrap()));
+    assert!(!proxies.contains("192.168.1.8".parse().unwrap()));
+    assert!(proxies.contains("fd00::1".parse().unwrap()));
+    assert!(proxies.contains("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(!proxies.contains("2001:db8::1".parse().unwrap()));
+}
+
+#[test]
+fn no_proxy_is_trusted_by_default() {
+    let settings = settings_with("log", "info").expect("the defaults are valid");
+    assert!(settings.trusted_proxies.is_empty());
+    assert!(settings.hash_concurrency() >= DEFAULT_HASHES_PER_CORE);
+    assert_eq!(
+        settings.auth_attempts_per_minute,
+        DEFAULT_AUTH_ATTEMPTS_PER_MINUTE
+    );
+}
+
+#[test]
+fn a_bad_trusted_proxy_names_the_setting() {
+    let error = settings_with("trusted_proxies", "10.0.0.0/8, proxy.internal")
+        .err()
+        .expect("a host name is not a network");
+    assert_eq!(error.setting, "PETTYSYNC_TRUSTED_PROXIES");
+    assert!(error.message.contains("proxy.internal"), "{error}");
+    let error = settings_with("trusted_proxies", 1)
+        .err()
+        .expect("a number is no network");
+    assert_eq!(error.setting, "PETTYSYNC_TRUSTED_PROXIES");
+    assert!(error.message.contains("neither"), "{error}");
+}
+
+#[test]
+fn a_short_admin_token_names_the_setting() {
+    let error = settings_with("admin_token", "x".repeat(MIN_ADMIN_TOKEN_BYTES - 1))
+        .err()
+        .expect("31 bytes are too few");
+    assert_eq!(error.setting, "PETTYSYNC_ADMIN_TOKEN");
+    settings_with("admin_token", "x".repeat(MIN_ADMIN_TOKEN_BYTES)).expect("32 bytes are enough");
+}
+
+#[test]
+fn zero_sign_in_limits_are_refused() {
+    let error = settings_with("password_hash_concurrency", 0).err();
+    assert_eq!(
+        error.map(|e| e.setting).as_deref(),
+        Some("PETTYSYNC_PASSWORD_HASH_CONCURRENCY")
+    );
+    let error = settings_with("auth_attempts_per_minute", 0).err();
+    assert_eq!(
+        error.map(|e| e.setting).as_deref(),
+        Some("PETTYSYNC_AUTH_ATTEMPTS_PER_MINUTE")
+    );
+}
