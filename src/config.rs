@@ -64,6 +64,10 @@ pub struct Settings {
     pub share_h3_resolution: u8,
     /// Map tile URL template of the web pages (`{z}/{x}/{y}`); empty draws on a plain background.
     pub map_tile_url: String,
+    // Credentials and live sessions: how long access lasts, and how much one viewer may hold.
+    /// Lifetime of an access token, in seconds; a signed-in WebSocket session lives as long
+    /// as its newest token unless the app sends a fresh one (`auth`).
+    pub access_token_ttl_s: u64,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -117,6 +121,7 @@ struct Defaults {
     share_max_expiry_s: u64,
     share_h3_resolution: u8,
     map_tile_url: &'static str,
+    access_token_ttl_s: u64,
     log: &'static str,
     log_format: LogFormat,
 }
@@ -143,6 +148,7 @@ const DEFAULTS: Defaults = Defaults {
     share_max_expiry_s: 30 * 24 * 3600,
     share_h3_resolution: 8,
     map_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    access_token_ttl_s: 15 * 60,
     log: "info",
     log_format: LogFormat::Text,
 };
@@ -229,6 +235,7 @@ impl Settings {
                 "must be non-empty and without MQTT wildcards",
             ));
         }
+        self.validate_access()?;
         if let Some(secret) = &self.jwt_secret {
             if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::new(
@@ -236,6 +243,17 @@ impl Settings {
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the credential and live-session limits: each must allow something.
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        if !(1..=24 * 3600).contains(&self.access_token_ttl_s) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_ACCESS_TOKEN_TTL_S",
+                "must be between 1 and 86400 seconds",
+            ));
         }
         Ok(())
     }

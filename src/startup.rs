@@ -67,7 +67,8 @@ impl Application {
     /// Connects to everything (lazily, so a dependency that is down shows in `/readyz`
     /// instead of stopping the start), starts the actors and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let jwt = JwtKeys::new(settings.require_jwt_secret()?);
+        let jwt =
+            JwtKeys::new(settings.require_jwt_secret()?).with_ttl(settings.access_token_ttl_s);
         let pg = PgPoolOptions::new()
             .max_connections(PG_POOL_SIZE)
             .acquire_timeout(STORE_WAIT)

@@ -4,7 +4,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::auth::{self, JwtKeys, ACCESS_TOKEN_TTL_S};
+use crate::auth::{self, JwtKeys};
 use crate::cache::{FailureLimit, Redis};
 use crate::http::authz::AuthUser;
 use crate::http::error::ApiError;
@@ -191,17 +191,21 @@ async fn refresh(
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     match accounts::rotate(&pg, &body.refresh_token).await? {
-        accounts::Rotation::Rotated { user, token } => {
+        accounts::Rotation::Rotated {
+            user,
+            token,
+            family,
+        } => {
             let user = accounts::user_by_id(&pg, user)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            let access_token = jwt.issue(user.id.0)?;
+            let access_token = jwt.issue_in_family(user.id.0, family)?;
             Ok(HttpResponse::Ok().json(Session {
                 user: user.into(),
                 access_token,
                 refresh_token: token,
                 token_type: "Bearer",
-                expires_in: ACCESS_TOKEN_TTL_S,
+                expires_in: jwt.ttl_s(),
             }))
         }
         accounts::Rotation::Reused => {
@@ -240,14 +244,14 @@ async fn open_session(
     jwt: &JwtKeys,
     user: accounts::User,
 ) -> Result<Session, ApiError> {
-    let refresh_token = accounts::start_family(pg, user.id).await?;
-    let access_token = jwt.issue(user.id.0)?;
+    let (refresh_token, family) = accounts::start_family(pg, user.id).await?;
+    let access_token = jwt.issue_in_family(user.id.0, family)?;
     Ok(Session {
         user: user.into(),
         access_token,
         refresh_token,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_TTL_S,
+        expires_in: jwt.ttl_s(),
     })
 }
 
