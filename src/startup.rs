@@ -18,10 +18,11 @@ use crate::actors::alerts::AlertSupervisor;
 use crate::actors::collar::CollarOutputs;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
-use crate::actors::hub::LiveHub;
+use crate::actors::hub::{LiveHub, SessionCaps};
 use crate::actors::notifications::NotificationSupervisor;
 use crate::actors::persistence::{Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
+use crate::actors::session::{SessionLimits, SessionLinks};
 use crate::auth::JwtKeys;
 use crate::cache::Redis;
 use crate::config::Settings;
@@ -116,10 +117,10 @@ impl Application {
                 }
             },
         );
-        let hub = hub_context.run(LiveHub::new(
-            registry.clone().recipient(),
-            settings.live_grace(),
-        ));
+        let hub = hub_context.run(
+            LiveHub::new(registry.clone().recipient(), settings.live_grace())
+                .with_caps(session_caps(&settings)),
+        );
         let persistence = {
             let (mongo, client) = (mongo.clone(), mqtt.client.clone());
             Supervisor::start(move |_| PersistenceSupervisor::new(mongo, Acker::new(client)))
@@ -155,6 +156,13 @@ impl Application {
         tracing::info!(%address, "HTTP listening");
 
         let state_source: Recipient<GetPetState> = registry.clone().recipient();
+        let session_links = SessionLinks {
+            hub: hub.clone(),
+            pg: pg.clone(),
+            states: state_source.clone(),
+            jwt: jwt.clone(),
+            limits: session_limits(&settings),
+        };
         let data = AppData {
             pg: web::Data::new(pg),
             mongo: web::Data::new(mongo),
@@ -170,6 +178,7 @@ impl Application {
             }),
             hub: web::Data::new(hub),
             state_source: web::Data::new(state_source),
+            session_links: web::Data::new(session_links),
             settings: web::Data::new(settings.clone()),
             feed: web::Data::new(feed),
             social_events: web::Data::new(notifications.recipient()),
@@ -241,6 +250,7 @@ struct AppData {
     actors: web::Data<Actors>,
     hub: web::Data<Addr<LiveHub>>,
     state_source: web::Data<Recipient<GetPetState>>,
+    session_links: web::Data<SessionLinks>,
     settings: web::Data<Settings>,
     feed: web::Data<Addr<FeedFanout>>,
     social_events: web::Data<Recipient<SocialEvent>>,
@@ -261,11 +271,29 @@ impl AppData {
             .app_data(self.actors.clone())
             .app_data(self.hub.clone())
             .app_data(self.state_source.clone())
+            .app_data(self.session_links.clone())
             .app_data(self.settings.clone())
             .app_data(self.feed.clone())
             .app_data(self.social_events.clone())
             .app_data(self.s3.clone())
             .app_data(self.sns.clone());
+    }
+}
+
+/// The caps on open live sessions, from the settings.
+fn session_caps(settings: &Settings) -> SessionCaps {
+    SessionCaps {
+        per_user: settings.ws_max_sessions_per_user,
+        per_link: settings.ws_max_sessions_per_link,
+    }
+}
+
+/// What one live session may ask for, from the settings.
+fn session_limits(settings: &Settings) -> SessionLimits {
+    SessionLimits {
+        subscribes_per_minute: settings.ws_subscribes_per_minute,
+        subscribe_burst: settings.ws_subscribe_burst,
+        max_watched_pets: settings.ws_max_watched_pets,
     }
 }
 

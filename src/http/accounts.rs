@@ -4,6 +4,7 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use crate::actors::hub::{LiveHub, SignInEnded};
 use crate::auth::{self, JwtKeys};
 use crate::cache::{FailureLimit, Redis};
 use crate::http::authz::AuthUser;
@@ -216,14 +217,21 @@ async fn refresh(
     }
 }
 
-/// Signs out: the refresh token's family can no longer be used.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+/// Signs out: the refresh token's family (this sign-in) can no longer be used, and the live
+/// sessions opened with its access tokens get `revoked` and close. Other sign-ins of the
+/// same user (other phones) stay signed in.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 204), (status = 400, body = crate::http::error::Problem),
+    (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
 #[post("/v1/auth/logout")]
 async fn logout(
     pg: web::Data<PgPool>,
+    hub: web::Data<actix::Addr<LiveHub>>,
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts::revoke_family_of(&pg, &body.refresh_token).await?;
+    if let Some((user, family)) = accounts::revoke_family_of(&pg, &body.refresh_token).await? {
+        hub.do_send(SignInEnded { user, family });
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

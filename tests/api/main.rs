@@ -1,6 +1,7 @@
 //! Integration tests: each test starts the real server against the real services, with its
 //! own databases, Redis prefix and MQTT identity (see `helpers`).
 
+mod access;
 mod auth;
 mod authz;
 mod browser;

@@ -6,8 +6,11 @@
 //! - `routing`: state changes to the sessions watching the pet, stored alerts to every
 //!   session of their recipients and to the share-link sessions of the pet (which cut them
 //!   to their scopes);
-//! - `revocation`: closing the sessions of a revoked share link.
+//! - `admission`: at most so many sessions per user and per share link;
+//! - `revocation`: ending what a session may no longer see: a revoked share link closes its
+//!   sessions, a lost pet leaves the user's sessions, an ended sign-in closes its sessions.
 
+mod admission;
 mod live_mode;
 mod revocation;
 mod routing;
@@ -21,8 +24,9 @@ use std::time::Duration;
 use actix::{Actor, Context, Handler, Message, MessageResult, Recipient, SpawnHandle};
 use uuid::Uuid;
 
+pub use self::admission::{Admission, Admit, Party, Refused, SessionCaps};
 pub use self::live_mode::{Unwatch, Watch};
-pub use self::revocation::RevokeShare;
+pub use self::revocation::{PetAccessLost, RevokeShare, SignInEnded};
 
 use super::events::{Alert, LiveState, SetLiveMode};
 use crate::ids::{PetId, UserId};
@@ -49,6 +53,22 @@ pub enum SessionEvent {
     Alert(Arc<Alert>),
     /// The session's share link was revoked: it says so and closes.
     Revoked,
+    /// The session's user lost this pet: it says so and shows nothing more of it.
+    PetLost(PetId),
+    /// This sign-in (refresh-token family) of the session's user ended: a session opened
+    /// with its tokens says so and closes.
+    SignInEnded(Uuid),
+}
+
+impl SessionEvent {
+    /// True for events that change what a session may see: they wait for a session that
+    /// has its place but is not connected yet, while states and alerts do not.
+    fn is_control(&self) -> bool {
+        matches!(
+            self,
+            Self::Revoked | Self::PetLost(_) | Self::SignInEnded(_)
+        )
+    }
 }
 
 /// The share link behind a session.
@@ -102,14 +122,39 @@ pub struct HubStats {
 struct SessionEntry {
     user: Option<UserId>,
     link: Option<SharedLink>,
-    addr: Recipient<SessionEvent>,
+    /// `None` while the session is admitted but not connected yet.
+    addr: Option<Recipient<SessionEvent>>,
+    /// Control events that came before the session connected (a handful at most).
+    early: Vec<SessionEvent>,
     pets: HashSet<PetId>,
+}
+
+impl SessionEntry {
+    fn new(user: Option<UserId>, link: Option<SharedLink>) -> Self {
+        Self {
+            user,
+            link,
+            addr: None,
+            early: Vec::new(),
+            pets: HashSet::new(),
+        }
+    }
+
+    /// Sends the event, or keeps a control event until the session connects.
+    fn send(&mut self, event: SessionEvent) {
+        match &self.addr {
+            Some(addr) => addr.do_send(event),
+            None if event.is_control() => self.early.push(event),
+            None => {}
+        }
+    }
 }
 
 /// The live hub actor.
 pub struct LiveHub {
     live_mode: Recipient<SetLiveMode>,
     grace: Duration,
+    caps: SessionCaps,
     sessions: HashMap<Uuid, SessionEntry>,
     watchers: HashMap<PetId, HashSet<Uuid>>,
     sessions_of_user: HashMap<UserId, HashSet<Uuid>>,
@@ -129,6 +174,7 @@ impl LiveHub {
         Self {
             live_mode,
             grace,
+            caps: SessionCaps::default(),
             sessions: HashMap::new(),
             watchers: HashMap::new(),
             sessions_of_user: HashMap::new(),
@@ -137,6 +183,41 @@ impl LiveHub {
             live: HashSet::new(),
             grace_timers: HashMap::new(),
         }
+    }
+
+    /// The same hub with these caps on sessions per user and per link.
+    pub fn with_caps(self, caps: SessionCaps) -> Self {
+        Self { caps, ..self }
+    }
+
+    /// Enters a session in the hub and its indexes.
+    fn enter(&mut self, session_id: Uuid, entry: SessionEntry) {
+        if let Some(user) = entry.user {
+            self.sessions_of_user
+                .entry(user)
+                .or_default()
+                .insert(session_id);
+        }
+        if let Some(link) = entry.link {
+            self.sessions_of_link
+                .entry(link.link_id)
+                .or_default()
+                .insert(session_id);
+            self.share_sessions_of_pet
+                .entry(link.pet_id)
+                .or_default()
+                .insert(session_id);
+        }
+        self.sessions.insert(session_id, entry);
+        self.publish_gauges();
+    }
+
+    /// The ids of a user's open sessions.
+    fn session_ids_of(&self, user: UserId) -> Vec<Uuid> {
+        self.sessions_of_user
+            .get(&user)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn stats(&self) -> HubStats {
@@ -177,30 +258,17 @@ impl Handler<Connect> for LiveHub {
     type Result = ();
 
     fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
-        if let Some(user) = msg.user {
-            self.sessions_of_user
-                .entry(user)
-                .or_default()
-                .insert(msg.session_id);
+        // Admitted sessions have their place already; others (tests) take one here.
+        if !self.sessions.contains_key(&msg.session_id) {
+            self.enter(msg.session_id, SessionEntry::new(msg.user, msg.link));
         }
-        if let Some(link) = msg.link {
-            self.sessions_of_link
-                .entry(link.link_id)
-                .or_default()
-                .insert(msg.session_id);
-            self.share_sessions_of_pet
-                .entry(link.pet_id)
-                .or_default()
-                .insert(msg.session_id);
-        }
-        let entry = SessionEntry {
-            user: msg.user,
-            link: msg.link,
-            addr: msg.addr,
-            pets: HashSet::new(),
+        let Some(entry) = self.sessions.get_mut(&msg.session_id) else {
+            return;
         };
-        self.sessions.insert(msg.session_id, entry);
-        self.publish_gauges();
+        for event in entry.early.drain(..) {
+            msg.addr.do_send(event);
+        }
+        entry.addr = Some(msg.addr);
     }
 }
 

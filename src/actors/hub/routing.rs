@@ -17,8 +17,11 @@ impl Handler<StateChanged> for LiveHub {
         let Some(watchers) = self.watchers.get(&msg.pet_id) else {
             return;
         };
-        for session in watchers.iter().filter_map(|id| self.sessions.get(id)) {
-            session.addr.do_send(SessionEvent::State {
+        let addrs = watchers
+            .iter()
+            .filter_map(|id| self.sessions.get(id)?.addr.as_ref());
+        for addr in addrs {
+            addr.do_send(SessionEvent::State {
                 pet_id: msg.pet_id,
                 state: Arc::clone(&msg.state),
             });
@@ -38,11 +41,9 @@ impl Handler<AlertStored> for LiveHub {
             .filter_map(|user| self.sessions_of_user.get(user))
             .chain(self.share_sessions_of_pet.get(&msg.alert.pet_id))
             .flatten()
-            .filter_map(|id| self.sessions.get(id));
-        for session in sessions {
-            session
-                .addr
-                .do_send(SessionEvent::Alert(Arc::clone(&msg.alert)));
+            .filter_map(|id| self.sessions.get(id)?.addr.as_ref());
+        for addr in sessions {
+            addr.do_send(SessionEvent::Alert(Arc::clone(&msg.alert)));
         }
     }
 }

@@ -73,17 +73,22 @@ impl Setup {
 
     /// Opens a session of `user` whose events are recorded.
     pub async fn session(&self, user: UserId) -> (Uuid, Probe) {
+        let session_id = Uuid::new_v4();
+        (session_id, self.connect(session_id, user).await)
+    }
+
+    /// Connects session `session_id` of `user` (admitted or not); its events are recorded.
+    pub async fn connect(&self, session_id: Uuid, user: UserId) -> Probe {
         let probe = SessionLog::default();
         let seen = Arc::clone(&probe.seen);
         let addr = probe.start();
-        let session_id = Uuid::new_v4();
         self.hub.do_send(Connect {
             session_id,
             user: Some(user),
             link: None,
             addr: addr.clone().recipient(),
         });
-        (session_id, Probe { addr, seen })
+        Probe { addr, seen }
     }
 
     /// Opens a session viewing through `link`, whose events are recorded.

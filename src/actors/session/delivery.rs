@@ -65,7 +65,7 @@ pub(super) enum Outgoing {
 
 /// An `error` frame to send.
 pub(super) fn error(code: &'static str, message: String) -> Outgoing {
-    Outgoing::Frame(ServerMessage::Error { code, message }.frame())
+    Outgoing::Frame(ServerMessage::error(code, message).frame())
 }
 
 /// Wire size of a server frame (unmasked) with this payload, exactly as the codec writes it.

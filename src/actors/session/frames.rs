@@ -12,18 +12,34 @@ use crate::ids::PetId;
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage<'a> {
-    /// The first message of every session.
-    Hello { session_id: Uuid, heartbeat_s: u64 },
+    /// The first message of every session, and the answer to an accepted `auth`.
+    Hello {
+        session_id: Uuid,
+        heartbeat_s: u64,
+        /// Epoch ms at which the session's credentials (access token or share link) expire.
+        expires_at: i64,
+    },
     /// A pet's live state: whole for a user, cut to its scopes for a share link.
     State { pet_id: PetId, state: StateBody<'a> },
     /// A stored alert for a pet the viewer may see.
     Alert { pet_id: PetId, alert: AlertView<'a> },
-    /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`).
-    Error { code: &'static str, message: String },
+    /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`,
+    /// `unauthorized`, `wrong_user`, `rate_limited`, `too_many_pets`, `internal_error`).
+    Error {
+        code: &'static str,
+        message: String,
+        /// For `rate_limited`: seconds until the next such message is taken.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_s: Option<u64>,
+    },
     /// The answer to the client's `ping`.
     Pong,
-    /// The share link of the session was revoked or expired; the session closes.
-    Revoked,
+    /// Without `pet_id`: the session's credentials (share link, access token, sign-in) were
+    /// revoked or expired, and it closes. With `pet_id`: the viewer lost that pet.
+    Revoked {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pet_id: Option<PetId>,
+    },
 }
 
 /// The `state` object of a `state` message.
@@ -64,7 +80,24 @@ impl ServerMessage<'_> {
             Self::Alert { .. } => "alert",
             Self::Error { .. } => "error",
             Self::Pong => "pong",
-            Self::Revoked => "revoked",
+            Self::Revoked { .. } => "revoked",
+        }
+    }
+
+    /// The pet whose data the message shows, if any: such frames go when the pet is lost.
+    fn about(&self) -> Option<PetId> {
+        match self {
+            Self::State { pet_id, .. } | Self::Alert { pet_id, .. } => Some(*pet_id),
+            _ => None,
+        }
+    }
+
+    /// An `error` message without a retry hint.
+    pub fn error(code: &'static str, message: String) -> Self {
+        Self::Error {
+            code,
+            message,
+            retry_after_s: None,
         }
     }
 
@@ -74,6 +107,7 @@ impl ServerMessage<'_> {
         let text = serde_json::to_string(self).expect("live protocol messages serialise");
         OutFrame {
             kind: self.kind(),
+            about: self.about(),
             text,
         }
     }
@@ -97,6 +131,8 @@ impl ServerMessage<'_> {
 pub struct OutFrame {
     /// The message's `type`, for metrics.
     pub kind: &'static str,
+    /// The pet whose state or alert it shows.
+    pub about: Option<PetId>,
     /// The JSON text.
     pub text: String,
 }
@@ -113,13 +149,28 @@ mod tests {
     fn messages_match_the_live_protocol() {
         let pong = json(&ServerMessage::Pong.frame());
         assert_eq!(pong, serde_json::json!({ "type": "pong" }));
-        let error = ServerMessage::Error {
-            code: "bad_request",
-            message: "no".into(),
-        };
+        let error = ServerMessage::error("bad_request", "no".into());
         assert_eq!(
             json(&error.frame()),
             serde_json::json!({ "type": "error", "code": "bad_request", "message": "no" })
+        );
+        let revoked = ServerMessage::Revoked { pet_id: None };
+        assert_eq!(
+            json(&revoked.frame()),
+            serde_json::json!({ "type": "revoked" })
+        );
+        let pet_id = PetId::new();
+        let lost = ServerMessage::Revoked {
+            pet_id: Some(pet_id),
+        };
+        assert_eq!(
+            json(&lost.frame()),
+            serde_json::json!({ "type": "revoked", "pet_id": pet_id.to_string() })
+        );
+        assert_eq!(
+            lost.frame().about,
+            None,
+            "the notice itself is not the pet's data"
         );
     }
 }

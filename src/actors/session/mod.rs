@@ -6,11 +6,16 @@
 //! - `protocol`: client frames, parsed by the pure [`parse_client_frame`];
 //! - `frames`: server frames, serialised once;
 //! - `outbox` and `delivery`: writing, holding back and coalescing for slow clients;
-//! - `subscriptions`: `subscribe` / `unsubscribe` and the right to watch a pet;
-//! - `share`: the life of a share-link viewer's session.
+//! - `credentials`: a session lives as long as its credentials (access token, extended by
+//!   `auth`; or share link) and the sign-in behind them;
+//! - `limits`: how fast a session may subscribe, and to how many pets;
+//! - `subscriptions`: `subscribe` / `unsubscribe`, the right to watch a pet, losing one;
+//! - `share`: the start of a share-link viewer's session.
 
+mod credentials;
 mod delivery;
 mod frames;
+mod limits;
 mod outbox;
 mod protocol;
 mod share;
@@ -24,19 +29,23 @@ use std::time::Duration;
 use actix::clock::Instant;
 use actix::{Actor, Addr, AsyncContext, Handler, Recipient, Running, SpawnHandle, StreamHandler};
 use actix_web_actors::ws;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use self::delivery::{SendMeter, FLUSH_INTERVAL, SEND_BUFFER_HIGH, SLOW_CLIENT_TIMEOUT};
-pub use self::protocol::{parse_client_frame, ClientMessage, FrameError};
+pub use self::limits::SessionLimits;
+pub use self::protocol::{parse_client_frame, AccessToken, ClientMessage, FrameError};
 pub use self::subscriptions::MAX_PETS_PER_SUBSCRIBE;
 
 use self::delivery::{error, Outgoing};
 use self::frames::ServerMessage;
+use self::limits::TokenBucket;
 use self::outbox::Outbox;
 use super::events::GetPetState;
-use super::hub::{Connect, Disconnect, LiveHub, SessionEvent, SharedLink};
+use super::hub::{Admission, Connect, Disconnect, LiveHub, SessionEvent, SharedLink};
 use super::scope::ShareView;
+use crate::auth::JwtKeys;
 use crate::ids::{PetId, UserId};
 
 /// How often the server pings the client (also announced in `hello`).
@@ -45,16 +54,29 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(20);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest frame a client may send; a `subscribe` of 100 ids is about 4 KiB.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// WebSocket close code of a session whose share link was revoked or expired (live protocol).
+/// WebSocket close code of a session whose credentials were revoked or expired (live
+/// protocol): a share link revoked or expired, an access token expired, a sign-in ended.
 pub const CLOSE_REVOKED: u16 = 4403;
 
 /// Who is behind a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {
     /// A signed-in user: sees the pets they own or are a member of, and gets their alerts.
-    User(UserId),
+    User(SignedIn),
     /// A share-link viewer: sees the link's one pet as its scopes allow, and nothing else.
     Share(ShareViewer),
+}
+
+/// A signed-in user's credentials, as the access token that opened the session (or the
+/// newest one sent with `auth`) states them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The user.
+    pub user: UserId,
+    /// When the token expires; the session closes then unless `auth` extends it.
+    pub expires_at: DateTime<Utc>,
+    /// The sign-in (refresh-token family) of the token; its logout closes the session.
+    pub family: Option<Uuid>,
 }
 
 /// A share link as its session needs it.
@@ -69,14 +91,22 @@ pub struct ShareViewer {
     /// Epoch ms of its creation: older alerts (a collar's backlog) are history, not shown.
     pub created_at: i64,
     /// When it expires; the session closes then.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Viewer {
     fn user(&self) -> Option<UserId> {
         match self {
-            Self::User(user) => Some(*user),
+            Self::User(signed_in) => Some(signed_in.user),
             Self::Share(_) => None,
+        }
+    }
+
+    /// When the session's credentials expire.
+    fn expires_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::User(signed_in) => signed_in.expires_at,
+            Self::Share(link) => link.expires_at,
         }
     }
 
@@ -97,6 +127,10 @@ pub struct SessionLinks {
     pub pg: PgPool,
     /// The current state of a pet (the collar registry).
     pub states: Recipient<GetPetState>,
+    /// To check the access tokens of `auth` messages.
+    pub jwt: JwtKeys,
+    /// What one session may ask for.
+    pub limits: SessionLimits,
 }
 
 /// One WebSocket connection of the live protocol.
@@ -104,7 +138,14 @@ pub struct UserSession {
     id: Uuid,
     viewer: Viewer,
     links: SessionLinks,
+    /// The hub's place for this session, given back when it stops.
+    admission: Option<Admission>,
     watching: HashSet<PetId>,
+    /// Pets the viewer lost while the session was open: nothing more of them is shown
+    /// unless a new `subscribe` finds the right to them again.
+    lost: HashSet<PetId>,
+    subscribes: TokenBucket,
+    expiry_timer: Option<SpawnHandle>,
     last_heard: Instant,
     meter: SendMeter,
     /// Wire bytes of every frame written to the context.
@@ -118,11 +159,16 @@ pub struct UserSession {
 impl UserSession {
     /// A session for `viewer`; start it with `http::live`'s socket plumbing.
     pub fn new(viewer: Viewer, links: SessionLinks) -> Self {
+        let limits = links.limits;
         Self {
             id: Uuid::new_v4(),
             viewer,
             links,
+            admission: None,
             watching: HashSet::new(),
+            lost: HashSet::new(),
+            subscribes: TokenBucket::new(limits.subscribe_burst, limits.subscribes_per_minute),
+            expiry_timer: None,
             last_heard: Instant::now(),
             meter: SendMeter::default(),
             written: 0,
@@ -133,10 +179,18 @@ impl UserSession {
         }
     }
 
+    /// The same session in the place `admission` holds for it at the hub.
+    pub fn admitted(mut self, admission: Admission) -> Self {
+        self.id = admission.session_id();
+        self.admission = Some(admission);
+        self
+    }
+
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         match parse_client_frame(text) {
             Ok(ClientMessage::Subscribe { pet_ids }) => self.subscribe(pet_ids, ctx),
             Ok(ClientMessage::Unsubscribe { pet_ids }) => self.unsubscribe(&pet_ids),
+            Ok(ClientMessage::Auth { access_token }) => self.authenticate(&access_token.0, ctx),
             Ok(ClientMessage::Ping) => {
                 self.deliver(ctx, Outgoing::Frame(ServerMessage::Pong.frame()))
             }
@@ -154,11 +208,8 @@ impl Actor for UserSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(session = %self.id, "live session opened");
-        let hello = ServerMessage::Hello {
-            session_id: self.id,
-            heartbeat_s: HEARTBEAT_INTERVAL.as_secs(),
-        };
-        self.deliver(ctx, Outgoing::Frame(hello.frame()));
+        self.hello(ctx);
+        self.arm_expiry(ctx);
         self.links.hub.do_send(Connect {
             session_id: self.id,
             user: self.viewer.user(),
@@ -179,6 +230,9 @@ impl Actor for UserSession {
         self.links.hub.do_send(Disconnect {
             session_id: self.id,
         });
+        if let Some(admission) = self.admission.take() {
+            admission.disarm();
+        }
         Running::Stop
     }
 }
@@ -193,6 +247,8 @@ impl Handler<SessionEvent> for UserSession {
                 self.deliver(ctx, Outgoing::State(pet_id, state));
             }
             SessionEvent::State { .. } => {}
+            // One that raced the loss of its pet is not shown either.
+            SessionEvent::Alert(alert) if self.lost.contains(&alert.pet_id) => {}
             SessionEvent::Alert(alert) => match self.viewer.share() {
                 None => self.deliver(ctx, Outgoing::Alert(ServerMessage::alert(&alert).frame())),
                 Some(link) => {
@@ -204,7 +260,9 @@ impl Handler<SessionEvent> for UserSession {
                     }
                 }
             },
-            SessionEvent::Revoked => self.revoke(ctx),
+            SessionEvent::Revoked => self.end(ctx),
+            SessionEvent::PetLost(pet_id) => self.lose_pet(pet_id, ctx),
+            SessionEvent::SignInEnded(family) => self.sign_in_ended(family, ctx),
         }
     }
 }

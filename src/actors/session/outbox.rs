@@ -59,6 +59,15 @@ impl Outbox {
         }
     }
 
+    /// Forgets everything pending about a pet (the viewer lost it): its state and alerts.
+    pub fn discard_pet(&mut self, pet_id: PetId) {
+        self.discard_state(pet_id);
+        let before = self.queue.len();
+        self.queue.retain(|frame| frame.about != Some(pet_id));
+        // Only alerts and states are about a pet, and states are not in the queue.
+        self.alerts -= before - self.queue.len();
+    }
+
     /// Holds an `alert` frame back. Alerts are never dropped: past [`MAX_PENDING_ALERTS`]
     /// the outbox overflows and the session must close.
     pub fn push_alert(&mut self, frame: OutFrame) {
@@ -122,9 +131,13 @@ mod tests {
     }
 
     fn alert_frame(n: i64) -> OutFrame {
+        alert_of(PetId::new(), n)
+    }
+
+    fn alert_of(pet_id: PetId, n: i64) -> OutFrame {
         let alert = Alert {
             id: Uuid::new_v4(),
-            pet_id: PetId::new(),
+            pet_id,
             kind: AlertKind::BatteryLow,
             at: n,
             details: serde_json::json!({ "pct": 9 }),
@@ -205,6 +218,26 @@ mod tests {
         outbox.discard_state(pet);
         assert!(outbox.is_empty());
         assert!(outbox.take_ready(usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_lost_pet_loses_its_pending_state_and_alerts_and_no_other_pets() {
+        let mut outbox = Outbox::default();
+        let (lost, kept) = (PetId::new(), PetId::new());
+        outbox.push_state(lost, state(1));
+        outbox.push_state(kept, state(2));
+        outbox.push_alert(alert_of(lost, 1));
+        outbox.push_alert(alert_of(kept, 2));
+        outbox.push_frame(ServerMessage::Pong.frame());
+        outbox.discard_pet(lost);
+        let left: Vec<_> = outbox.take_ready(usize::MAX).iter().map(json).collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(
+            left.iter().all(|m| m["pet_id"] != lost.to_string()),
+            "{left:?}"
+        );
+        assert!(!outbox.is_overflowing());
+        assert!(outbox.is_empty());
     }
 
     #[test]

@@ -17,8 +17,21 @@ pub enum ClientMessage {
     Subscribe { pet_ids: Vec<String> },
     /// Stop watching these pets.
     Unsubscribe { pet_ids: Vec<String> },
+    /// A fresh access token of the session's user, to extend the session.
+    Auth { access_token: AccessToken },
     /// Answered with `pong`.
     Ping,
+}
+
+/// An access token as a client sent it; never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct AccessToken(pub String);
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(…)")
+    }
 }
 
 /// Why a text frame is not a client message; each becomes an `error` frame with code
@@ -68,9 +81,21 @@ mod tests {
             Ok(ClientMessage::Unsubscribe { pet_ids: vec![] })
         );
         assert_eq!(
+            parse_client_frame(r#"{"type":"auth","access_token":"t"}"#),
+            Ok(ClientMessage::Auth {
+                access_token: AccessToken("t".into())
+            })
+        );
+        assert_eq!(
             parse_client_frame(r#"{"type":"ping"}"#),
             Ok(ClientMessage::Ping)
         );
+    }
+
+    #[test]
+    fn an_access_token_is_never_printed() {
+        let message = parse_client_frame(r#"{"type":"auth","access_token":"secret"}"#);
+        assert!(!format!("{message:?}").contains("secret"));
     }
 
     #[test]

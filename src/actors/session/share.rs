@@ -1,26 +1,20 @@
-//! A share-link viewer's session: watches its link's pet from the start, and says
-//! `revoked` and closes with [`CLOSE_REVOKED`] when the link is revoked or expires.
-
-use std::time::Duration;
+//! A share-link viewer's session: watches its link's pet from the start, and (through its
+//! credentials) says `revoked` and closes with [`super::CLOSE_REVOKED`] when the link is
+//! revoked or expires.
 
 use actix::{ActorFutureExt, AsyncContext, WrapFuture};
 use actix_web_actors::ws;
 use tracing::Instrument;
 
-use super::frames::ServerMessage;
 use super::subscriptions::watch;
-use super::{ShareViewer, UserSession, CLOSE_REVOKED};
+use super::{ShareViewer, UserSession};
 use crate::store::share;
 
 impl UserSession {
-    /// Starts a share-link session: closes it when the link expires; checks the link again
-    /// now that the hub knows the session (a revocation between the upgrade and `Connect`
-    /// would otherwise be missed), then watches the pet and sends its state.
+    /// Starts a share-link session: checks the link again now that the hub knows the
+    /// session (a revocation between the upgrade and `Connect` would otherwise be missed),
+    /// then watches the pet and sends its state. Its expiry is the session's (credentials).
     pub(super) fn open_share(&mut self, link: ShareViewer, ctx: &mut ws::WebsocketContext<Self>) {
-        let left = (link.expires_at - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        ctx.run_later(left, |session, ctx| session.revoke(ctx));
         let links = self.links.clone();
         let session_id = self.id;
         let opening = async move {
@@ -39,22 +33,9 @@ impl UserSession {
                 .into_actor(self)
                 .map(|answer, session, ctx| match answer {
                     Some(answer) => session.answer(answer, ctx),
-                    None => session.revoke(ctx),
+                    None => session.end(ctx),
                 }),
         );
-    }
-
-    /// Tells the client its share link is gone and closes with [`CLOSE_REVOKED`] at once,
-    /// dropping whatever was still held back: nothing more of the pet is shown.
-    pub(super) fn revoke(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        if self.closed {
-            return;
-        }
-        tracing::debug!(session = %self.id, "share link revoked or expired; closing");
-        self.drop_pending();
-        self.write(ctx, ServerMessage::Revoked.frame());
-        let reason = (ws::CloseCode::Other(CLOSE_REVOKED), "revoked".to_owned());
-        self.close(ctx, Some(reason.into()));
     }
 }
 

@@ -1,6 +1,9 @@
 //! What a session watches: `subscribe` checks each pet against the viewer's rights (a few
 //! at a time), registers the session with the hub as a watcher and answers with the pet's
-//! state; `unsubscribe` ends the watch.
+//! state; `unsubscribe` ends the watch. `subscribe` is rate limited and the pets watched at
+//! once are capped ([`super::SessionLimits`]): past either the frame gets an `error`
+//! (`rate_limited`, `too_many_pets`), nothing changes, and the session stays open. A pet
+//! the viewer loses ends its watch and is announced with `revoked` and its `pet_id`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::delivery::{error, Outgoing};
+use super::frames::ServerMessage;
 use super::protocol::{quote, MAX_QUOTE_CHARS};
 use super::{SessionLinks, UserSession, Viewer};
 use crate::actors::events::{GetPetState, LiveState};
@@ -44,8 +48,26 @@ impl UserSession {
             let message = format!("at most {MAX_PETS_PER_SUBSCRIBE} pet_ids per subscribe");
             return self.bad_request(ctx, message);
         }
+        if let Err(wait) = self.subscribes.take() {
+            let retry_after_s = u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX);
+            let message = format!(
+                "at most {} subscribe messages a minute; try again in {retry_after_s} s",
+                self.links.limits.subscribes_per_minute
+            );
+            let refusal = ServerMessage::Error {
+                code: "rate_limited",
+                message,
+                retry_after_s: Some(retry_after_s),
+            };
+            return self.deliver(ctx, Outgoing::Frame(refusal.frame()));
+        }
         let mut seen = HashSet::new();
         pet_ids.retain(|id| seen.insert(id.clone()));
+        let max = self.links.limits.max_watched_pets;
+        if self.watching.len() + self.newly_named(&pet_ids) > max {
+            let message = format!("a session may watch at most {max} pets at once");
+            return self.deliver(ctx, error("too_many_pets", message));
+        }
         let span = tracing::info_span!("ws_subscribe", session = %self.id, pets = pet_ids.len());
         let checks = check_pets(self.links.clone(), self.id, self.viewer, pet_ids).instrument(span);
         // `wait`: later client messages and events queue until every answer is written.
@@ -60,10 +82,21 @@ impl UserSession {
         );
     }
 
+    /// How many of these ids name pets the session does not watch yet.
+    fn newly_named(&self, pet_ids: &[String]) -> usize {
+        pet_ids
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok().map(PetId))
+            .filter(|pet_id| !self.watching.contains(pet_id))
+            .count()
+    }
+
     pub(super) fn answer(&mut self, answer: Answer, ctx: &mut ws::WebsocketContext<Self>) {
         let item = match answer {
             Answer::Watched(pet_id, state) => {
                 self.watching.insert(pet_id);
+                // The right was checked just now: a pet lost earlier is back.
+                self.lost.remove(&pet_id);
                 match state {
                     Some(state) => Outgoing::State(pet_id, Arc::new(state)),
                     None => {
@@ -108,6 +141,28 @@ impl UserSession {
             }
         }
     }
+
+    /// The viewer lost a pet (removed as a member, or the pet deleted): its watch ends,
+    /// nothing pending of it is sent, the client is told `revoked` with its `pet_id`, and
+    /// its alerts are dropped from now on.
+    pub(super) fn lose_pet(&mut self, pet_id: PetId, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.viewer.share().is_some() {
+            return;
+        }
+        self.lost.insert(pet_id);
+        if self.watching.remove(&pet_id) {
+            // The hub has ended the watch already; this covers a watch it had not seen yet.
+            self.links.hub.do_send(Unwatch {
+                session_id: self.id,
+                pet_id,
+            });
+        }
+        self.outbox.discard_pet(pet_id);
+        let notice = ServerMessage::Revoked {
+            pet_id: Some(pet_id),
+        };
+        self.deliver(ctx, Outgoing::Frame(notice.frame()));
+    }
 }
 
 /// Checks each id in order, a few at a time; watches (before reading the state, so no
@@ -131,7 +186,7 @@ async fn check_pet(links: &SessionLinks, session_id: Uuid, viewer: Viewer, id: S
         return Answer::Forbidden(id);
     };
     let user = match viewer {
-        Viewer::User(user) => user,
+        Viewer::User(signed_in) => signed_in.user,
         // A share link sees its own pet (already watched) and no other.
         Viewer::Share(link) if link.pet_id == pet_id => {
             return watch(links, session_id, pet_id).await
@@ -161,12 +216,112 @@ pub(super) async fn watch(links: &SessionLinks, session_id: Uuid, pet_id: PetId)
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use std::sync::Arc;
+    use std::time::Duration;
 
+    use serde_json::{json, Value};
+
+    use crate::actors::events::LiveState;
+    use crate::actors::hub::SessionEvent;
     use crate::actors::session::delivery::FLUSH_INTERVAL as FLUSH;
     use crate::actors::session::testing::{alert, share_viewer, texts, Client};
-    use crate::actors::session::Viewer;
+    use crate::actors::session::testing::{alert_of, share_link_of};
+    use crate::actors::session::{SessionLimits, Viewer};
     use crate::ids::PetId;
+
+    fn errors(messages: &[Value]) -> Vec<Value> {
+        messages
+            .iter()
+            .filter(|m| m["type"] == "error")
+            .map(|m| m["code"].clone())
+            .collect()
+    }
+
+    #[actix::test]
+    async fn subscribing_faster_than_the_rate_is_refused_and_the_session_stays_open() {
+        tokio::time::pause();
+        let limits = SessionLimits {
+            subscribes_per_minute: 6,
+            subscribe_burst: 2,
+            max_watched_pets: 50,
+        };
+        let mut client = Client::limited(limits);
+        client.messages().await;
+        for _ in 0..3 {
+            client.send(json!({ "type": "subscribe", "pet_ids": [] }));
+        }
+        let answers = client.messages().await;
+        assert_eq!(errors(&answers), [json!("rate_limited")], "{answers:?}");
+        let refusal = answers.iter().find(|m| m["type"] == "error").unwrap();
+        assert!(
+            refusal["retry_after_s"].as_u64().unwrap() <= 10,
+            "{refusal}"
+        );
+        client.wait(Duration::from_secs(10)).await;
+        client.send(json!({ "type": "subscribe", "pet_ids": [] }));
+        client.send(json!({ "type": "ping" }));
+        let later = client.messages().await;
+        assert_eq!(later, vec![json!({ "type": "pong" })]);
+    }
+
+    #[actix::test]
+    async fn naming_more_pets_than_a_session_may_watch_is_refused_whole() {
+        tokio::time::pause();
+        let limits = SessionLimits {
+            max_watched_pets: 2,
+            ..SessionLimits::default()
+        };
+        let mut client = Client::limited(limits);
+        client.messages().await;
+        let three: Vec<String> = (0..3).map(|_| PetId::new().to_string()).collect();
+        client.send(json!({ "type": "subscribe", "pet_ids": three }));
+        let answers = client.messages().await;
+        assert_eq!(errors(&answers), [json!("too_many_pets")], "{answers:?}");
+        assert_eq!(answers.len(), 1, "no pet was checked: {answers:?}");
+    }
+
+    #[actix::test]
+    async fn a_lost_pet_is_announced_and_its_states_and_alerts_stop() {
+        tokio::time::pause();
+        let mut client = Client::connect();
+        client.messages().await;
+        let (pet, other) = (PetId::new(), PetId::new());
+        client.session.do_send(SessionEvent::PetLost(pet));
+        for pet_id in [pet, other] {
+            client.session.do_send(SessionEvent::State {
+                pet_id,
+                state: Arc::new(LiveState::default()),
+            });
+            client.session.do_send(alert_of(pet_id));
+        }
+        let sent = client.messages().await;
+        assert_eq!(
+            sent[0],
+            json!({ "type": "revoked", "pet_id": pet.to_string() })
+        );
+        assert!(
+            sent.iter()
+                .skip(1)
+                .all(|m| m["pet_id"] == other.to_string()),
+            "{sent:?}"
+        );
+        assert_eq!(sent.len(), 2, "the other pet's alert only: {sent:?}");
+    }
+
+    #[actix::test]
+    async fn a_share_session_ignores_the_loss_of_a_users_pet() {
+        tokio::time::pause();
+        let link = share_link_of(PetId::new());
+        let mut client = Client::connect_as(Viewer::Share(link));
+        client.session.do_send(SessionEvent::PetLost(link.pet_id));
+        let frames = client.wait(Duration::from_millis(500)).await;
+        assert!(
+            crate::actors::session::testing::texts(&frames)
+                .iter()
+                .all(|m| m["type"] != "revoked"),
+            "{frames:?}"
+        );
+    }
 
     #[actix::test]
     async fn an_id_that_is_not_a_uuid_is_forbidden_like_any_pet_not_ones_own() {

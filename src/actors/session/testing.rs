@@ -2,7 +2,7 @@
 //! reads its bytes back, on whatever clock the test runs (paused, for timers).
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -11,15 +11,17 @@ use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use actix_web_actors::ws;
 use futures_util::{stream, Stream, StreamExt};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::delivery::{wire_len, SendMeter, FLUSH_INTERVAL};
-use super::{SessionLinks, ShareViewer, UserSession, Viewer};
+use super::{SessionLimits, SessionLinks, ShareViewer, SignedIn, UserSession, Viewer};
 use crate::actors::events::{Alert, AlertKind, GetPetState, LiveState, SetLiveMode};
 use crate::actors::hub::{LiveHub, SessionEvent, LIVE_GRACE};
+use crate::auth::JwtKeys;
 use crate::ids::{PetId, UserId};
 
 /// Stands in for the collar registry: every pet is offline, live mode is ignored.
@@ -59,12 +61,41 @@ pub(crate) struct Client {
     pub reading: bool,
 }
 
+/// The keys of the access tokens the sessions of these tests check.
+pub(crate) static JWT: LazyLock<JwtKeys> =
+    LazyLock::new(|| JwtKeys::new(&SecretString::from("test-secret-".repeat(4))));
+
+/// A signed-in viewer whose token expires in `expires_in`.
+pub(crate) fn signed_in_viewer(user: UserId, expires_in: Duration, family: Option<Uuid>) -> Viewer {
+    Viewer::User(SignedIn {
+        user,
+        expires_at: chrono::Utc::now() + expires_in,
+        family,
+    })
+}
+
 impl Client {
+    /// A session of some user, signed in for an hour.
     pub fn connect() -> Self {
-        Self::connect_as(Viewer::User(UserId::new()))
+        Self::signed_in(UserId::new(), Duration::from_secs(3600), None)
+    }
+
+    /// A session of `user`, whose token expires in `expires_in`.
+    pub fn signed_in(user: UserId, expires_in: Duration, family: Option<Uuid>) -> Self {
+        Self::connect_as(signed_in_viewer(user, expires_in, family))
+    }
+
+    /// A session of some user under these limits.
+    pub fn limited(limits: SessionLimits) -> Self {
+        let viewer = signed_in_viewer(UserId::new(), Duration::from_secs(3600), None);
+        Self::start(viewer, limits)
     }
 
     pub fn connect_as(viewer: Viewer) -> Self {
+        Self::start(viewer, SessionLimits::default())
+    }
+
+    fn start(viewer: Viewer, limits: SessionLimits) -> Self {
         let registry = Registry.start();
         let hub = LiveHub::new(registry.clone().recipient(), LIVE_GRACE).start();
         // Never connected: these tests stay clear of the database.
@@ -76,6 +107,8 @@ impl Client {
             hub,
             pg,
             states: registry.recipient(),
+            jwt: JWT.clone(),
+            limits,
         };
         let session = UserSession::new(viewer, links);
         let meter = session.meter();
@@ -196,6 +229,18 @@ pub(crate) fn alert(at: i64, bytes: usize) -> SessionEvent {
     }))
 }
 
+/// A small stored alert of `pet_id`.
+pub(crate) fn alert_of(pet_id: PetId) -> SessionEvent {
+    SessionEvent::Alert(Arc::new(Alert {
+        id: Uuid::new_v4(),
+        pet_id,
+        kind: AlertKind::BatteryLow,
+        at: 1,
+        details: json!({}),
+        acknowledged_at: None,
+    }))
+}
+
 pub(crate) fn alert_times(messages: &[Value]) -> Vec<i64> {
     messages
         .iter()
@@ -206,15 +251,23 @@ pub(crate) fn alert_times(messages: &[Value]) -> Vec<i64> {
 
 pub(crate) fn share_viewer(expires_in: Duration) -> ShareViewer {
     ShareViewer {
+        expires_at: chrono::Utc::now() + expires_in,
+        ..share_link_of(PetId::new())
+    }
+}
+
+/// A share link of `pet_id` with the `location` scope, valid for an hour.
+pub(crate) fn share_link_of(pet_id: PetId) -> ShareViewer {
+    ShareViewer {
         link_id: Uuid::new_v4(),
-        pet_id: PetId::new(),
+        pet_id,
         view: crate::actors::scope::ShareView {
             scopes: crate::actors::scope::Scopes::parse(&["location"]).unwrap(),
             precision: crate::actors::scope::Precision::Exact,
             resolution: h3o::Resolution::Eight,
         },
         created_at: 0,
-        expires_at: chrono::Utc::now() + expires_in,
+        expires_at: chrono::Utc::now() + Duration::from_secs(3600),
     }
 }
 
