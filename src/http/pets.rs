@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
-use crate::actors::hub::RevokeShare;
+use crate::actors::hub::{PetAccessLost, RevokeShare};
 use crate::actors::registry::PetChanged;
 use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
 use crate::http::error::ApiError;
@@ -260,9 +260,13 @@ async fn patch_pet(
     Ok(HttpResponse::Ok().json(PetView::from(pet)))
 }
 
-/// Deletes the pet with its members and fences; its collar becomes free (owner only).
-#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+/// Deletes the pet with its members and fences; its collar becomes free (owner only). Its
+/// share links' viewers get `revoked` and close; the live sessions of its owner and members
+/// get `revoked` with its id and stop watching it.
+#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets",
+    params(("id" = PetId, Path, description = "the pet")), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::http::error::Problem),
+    (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,
@@ -273,11 +277,17 @@ async fn delete_pet(
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
     let links = share::open_links_of_pet(&pg, pet_id).await?;
+    let people = pets::people_of(&pg, pet_id).await?;
     pets::delete(&pg, pet_id).await?;
-    // Its share links went with it: close their open viewers, and free its collar's actor.
+    // Its share links went with it: close their open viewers; its people's sessions lose
+    // it; and its collar's actor is freed.
     for link_id in links {
         actors.hub.do_send(RevokeShare { link_id });
     }
+    actors.hub.do_send(PetAccessLost {
+        pet_id,
+        users: people,
+    });
     actors.registry.do_send(PetChanged { pet_id });
     Ok(HttpResponse::NoContent().finish())
 }
@@ -361,12 +371,19 @@ async fn list_members(
     Ok(HttpResponse::Ok().json(paged.map(MemberView::from)))
 }
 
-/// Removes a member: the owner may remove anyone, a member only themselves.
-#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+/// Removes a member: the owner may remove anyone, a member only themselves. Their access
+/// ends at once: the share links they made of the pet are revoked (open viewers get
+/// `revoked`), and their live sessions get `revoked` with the pet's id and stop watching it.
+#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", params(
+    ("id" = PetId, Path, description = "the pet"),
+    ("user_id" = UserId, Path, description = "the member")), security(("bearer" = [])), responses(
+    (status = 204), (status = 401, body = crate::http::error::Problem),
+    (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
+    (status = 422, body = crate::http::error::Problem)))]
 #[delete("/v1/pets/{id}/members/{user_id}")]
 async fn remove_member(
     pg: web::Data<PgPool>,
+    actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<(PetId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -380,8 +397,19 @@ async fn remove_member(
     if role == PetRole::Owner && member == caller.id {
         return Err(ApiError::field("user_id", "the owner is not a member"));
     }
-    if !pets::remove_member(&pg, pet_id, member).await? {
+    let mut tx = pg.begin().await?;
+    if !pets::remove_member(&mut *tx, pet_id, member).await? {
         return Err(ApiError::NotFound);
     }
+    let links = share::revoke_created_by(&mut *tx, pet_id, member).await?;
+    tx.commit().await?;
+    // After the commit: a session or link check that starts now sees the change.
+    for link_id in links {
+        actors.hub.do_send(RevokeShare { link_id });
+    }
+    actors.hub.do_send(PetAccessLost {
+        pet_id,
+        users: vec![member],
+    });
     Ok(HttpResponse::NoContent().finish())
 }

@@ -26,7 +26,7 @@ use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::live::{admit, start_session};
 use crate::http::pagination::{Page, PageQuery, Paged};
-use crate::ids::PetId;
+use crate::ids::{PetId, UserId};
 use crate::store::{millis, share};
 use crate::validation::Violations;
 
@@ -83,6 +83,8 @@ pub struct ShareLinkView {
     pub precision: Precision,
     pub expires_at: i64,
     pub created_at: i64,
+    /// The owner or family member who created it; their links are revoked when they leave.
+    pub created_by: UserId,
     pub revoked_at: Option<i64>,
     /// Neither revoked nor expired.
     pub active: bool,
@@ -115,6 +117,7 @@ impl ShareLinkView {
             precision: precision_of(&row.precision),
             expires_at: millis(row.expires_at),
             created_at: millis(row.created_at),
+            created_by: row.created_by,
             revoked_at: row.revoked_at.map(millis),
         }
     }
@@ -216,10 +219,14 @@ async fn create_link(
     }))
 }
 
-/// The pet's share links, oldest first, revoked and expired ones included (owner or family).
-#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share", params(PageQuery),
+/// The pet's share links, oldest first, revoked and expired ones included (owner or family),
+/// each with who created it.
+#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share",
+    params(("id" = PetId, Path, description = "the pet"), PageQuery),
     security(("bearer" = [])), responses((status = 200, body = Paged<ShareLinkView>),
-    (status = 404, body = crate::http::error::Problem)))]
+    (status = 401, body = crate::http::error::Problem),
+    (status = 404, body = crate::http::error::Problem),
+    (status = 422, body = crate::http::error::Problem)))]
 #[get("/v1/pets/{id}/share-links")]
 async fn list_links(
     pg: web::Data<PgPool>,

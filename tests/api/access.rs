@@ -1,11 +1,14 @@
 //! Access that ends with the right to it, and the caps on live sessions:
 //!
+//! - `removal`: a member removed (or a pet deleted) loses the pet at once: their share
+//!   links' viewers are closed, their sessions get `revoked` for the pet and stop watching;
 //! - `credentials`: a session lives as long as its access token (`auth` extends it) and its
 //!   sign-in (logout ends it);
 //! - `caps`: sessions per user and per link, `subscribe` frames per session.
 
 mod caps;
 mod credentials;
+mod removal;
 
 use reqwest::Response;
 use serde_json::Value;
