@@ -108,7 +108,7 @@ impl RegisterRequest {
 }
 
 /// One `@`, a non-empty local part, a dotted domain; the real check is the mail we never send.
-fn is_plausible_email(email: &str) -> bool {
+pub(crate) fn is_plausible_email(email: &str) -> bool {
     if email.len() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
         return false;
     }

@@ -8,8 +8,10 @@ pub mod error;
 pub mod feed;
 pub mod geofences;
 pub mod health;
+pub mod invitations;
 pub mod json;
 pub mod live;
+pub mod members;
 pub mod middleware;
 pub mod notifications;
 pub mod pages;
@@ -38,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(docs::configure)
     .configure(accounts::configure)
     .configure(pets::configure)
+    .configure(members::configure)
+    .configure(invitations::configure)
     .configure(collars::configure)
     .configure(geofences::configure)
     .configure(tracking::configure)

@@ -136,30 +136,18 @@ pub struct MemberRow {
 const MEMBER_COLUMNS: &str =
     "m.pet_id, m.user_id, u.email, u.display_name, m.role, m.created_at FROM pet_members m JOIN users u ON u.id = m.user_id";
 
-/// Adds a member; `Ok(None)` when the user is one already.
-pub async fn add_member(
-    pg: &PgPool,
+/// One member of the pet, if the user is one.
+pub async fn member<'e>(
+    executor: impl PgExecutor<'e>,
     pet: PetId,
     user: UserId,
-    role: &str,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO pet_members (pet_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(pet)
-    .bind(user)
-    .bind(role)
-    .execute(pg)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(None);
-    }
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {MEMBER_COLUMNS} WHERE m.pet_id = $1 AND m.user_id = $2"
     )))
     .bind(pet)
     .bind(user)
-    .fetch_optional(pg)
+    .fetch_optional(executor)
     .await
 }
 

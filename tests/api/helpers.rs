@@ -28,6 +28,9 @@ pub struct TestApp {
     pub admin_token: String,
     /// The settings the server was built with.
     pub settings: Settings,
+    /// The access token of every user registered through [`TestApp::register`], by email
+    /// (lower case), so a helper can act for them (accept an invitation).
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A registered user and their current tokens.
@@ -124,6 +127,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         admin_token: isolation.admin_token.clone(),
         settings,
+        tokens: Default::default(),
     }
 }
 
@@ -184,6 +188,10 @@ impl TestApp {
         let body = json!({"email": email, "password": PASSWORD, "display_name": "Tester"});
         let response = self.post("/v1/auth/register", None, &body).await;
         let auth = expect_json(response, StatusCode::CREATED).await;
+        self.tokens
+            .lock()
+            .expect("no test panics while holding the token map")
+            .insert(email.to_lowercase(), string_at(&auth, "/access_token"));
         TestUser {
             id: string_at(&auth, "/user/id"),
             email: email.to_string(),
@@ -227,12 +235,23 @@ impl TestApp {
             .await
     }
 
-    /// Adds `member_email` to the pet as family, on behalf of its owner; returns the member.
+    /// Adds `member_email` (a user registered with [`TestApp::register`]) to the pet as
+    /// family: the owner invites the address and the member accepts. Returns the member.
     pub async fn add_member(&self, owner: &TestUser, pet_id: &str, member_email: &str) -> Value {
         let body = json!({"email": member_email, "role": "family"});
         let response = self
             .post(&format!("/v1/pets/{pet_id}/members"), owner.bearer(), &body)
             .await;
+        let invitation = expect_json(response, StatusCode::CREATED).await;
+        let token = self
+            .tokens
+            .lock()
+            .expect("no test panics while holding the token map")
+            .get(&member_email.to_lowercase())
+            .cloned()
+            .unwrap_or_else(|| panic!("{member_email} was registered through this app"));
+        let accept = format!("/v1/invitations/{}/accept", string_at(&invitation, "/id"));
+        let response = self.post(&accept, Some(&token), &json!({})).await;
         expect_json(response, StatusCode::CREATED).await
     }
 }
@@ -601,6 +620,7 @@ pub async fn spawn_app_on(isolation: &Isolation, settings: Settings) -> TestApp 
         client,
         admin_token: isolation.admin_token.clone(),
         settings,
+        tokens: Default::default(),
     }
 }
 

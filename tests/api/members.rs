@@ -1,12 +1,23 @@
-//! Family members of a pet: adding by email, listing, conflicts and removal.
+//! Family members of a pet: inviting by email (the same answer for any address), accepting,
+//! listing, conflicts and removal.
+
+use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{
-    expect_field_error, expect_json, expect_problem, expect_status, spawn_app, string_at,
-    unique_email,
+    content_type, expect_field_error, expect_json, expect_problem, expect_status, read, spawn_app,
+    string_at, unique_email,
 };
+
+/// The keys of a JSON object.
+fn keys(object: &Value) -> BTreeSet<String> {
+    object
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default()
+}
 
 #[actix_web::test]
 async fn a_member_added_by_email_is_listed_and_sees_the_pet() {
@@ -56,7 +67,7 @@ async fn adding_the_same_member_twice_is_a_conflict() {
 }
 
 #[actix_web::test]
-async fn an_unknown_email_or_role_is_refused_by_field() {
+async fn a_bad_address_or_role_is_refused_by_field() {
     let app = spawn_app().await;
     let owner = app.register_someone().await;
     let member = app.register_someone().await;
@@ -65,10 +76,184 @@ async fn an_unknown_email_or_role_is_refused_by_field() {
         string_at(&app.create_pet(&owner, "Rex").await, "/id")
     );
 
-    let unknown = json!({"email": unique_email(), "role": "family"});
-    expect_field_error(app.post(&members, owner.bearer(), &unknown).await, "email").await;
+    let not_an_address = json!({"email": "rex at home", "role": "family"});
+    expect_field_error(
+        app.post(&members, owner.bearer(), &not_an_address).await,
+        "email",
+    )
+    .await;
+    let too_long = json!({"email": format!("{}@example.com", "a".repeat(250)), "role": "family"});
+    expect_field_error(app.post(&members, owner.bearer(), &too_long).await, "email").await;
     let bad_role = json!({"email": member.email, "role": "admin"});
     expect_field_error(app.post(&members, owner.bearer(), &bad_role).await, "role").await;
+    let own = json!({"email": owner.email.to_uppercase(), "role": "family"});
+    expect_field_error(app.post(&members, owner.bearer(), &own).await, "email").await;
+}
+
+#[actix_web::test]
+async fn adding_an_address_answers_the_same_whether_or_not_it_has_an_account() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let known = app.register_someone().await;
+    let unknown = unique_email();
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let members = format!("/v1/pets/{pet_id}/members");
+
+    let mut answers = Vec::new();
+    for email in [known.email.as_str(), unknown.as_str()] {
+        let body = json!({"email": email, "role": "family"});
+        let (status, headers, text) = read(app.post(&members, owner.bearer(), &body).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let answer: Value = serde_json::from_str(&text).expect("the answer is JSON");
+        assert_eq!(answer["email"], email);
+        assert_eq!(answer["pet_id"], pet_id.as_str());
+        assert_eq!(answer["role"], "family");
+        answers.push((content_type(&headers), keys(&answer)));
+    }
+    assert_eq!(answers[0], answers[1], "the same shape for both");
+    assert!(!answers[0].1.contains("user_id"), "{answers:?}");
+    assert!(!answers[0].1.contains("display_name"), "{answers:?}");
+
+    // Nothing else tells them apart either: neither is a member until it accepts.
+    let list = expect_json(app.get(&members, owner.bearer()).await, StatusCode::OK).await;
+    assert_eq!(list["items"], json!([]));
+    let invited = app
+        .get(&format!("/v1/pets/{pet_id}/invitations"), owner.bearer())
+        .await;
+    let invited = expect_json(invited, StatusCode::OK).await;
+    assert_eq!(
+        invited["items"].as_array().map(Vec::len),
+        Some(2),
+        "{invited}"
+    );
+}
+
+#[actix_web::test]
+async fn an_invitation_is_for_its_address_only_and_makes_a_member_when_accepted() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let member = app.register_someone().await;
+    let stranger = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let body = json!({"email": member.email.to_uppercase(), "role": "family"});
+    let invitation = expect_json(
+        app.post(&format!("/v1/pets/{pet_id}/members"), owner.bearer(), &body)
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let accept = format!("/v1/invitations/{}/accept", string_at(&invitation, "/id"));
+
+    let theirs = expect_json(
+        app.get("/v1/invitations", stranger.bearer()).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(theirs["items"], json!([]));
+    let refused = app.post(&accept, stranger.bearer(), &json!({})).await;
+    expect_problem(refused, StatusCode::NOT_FOUND, "not_found").await;
+
+    let mine = expect_json(
+        app.get("/v1/invitations", member.bearer()).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine["items"][0]["pet"]["name"], "Rex", "{mine}");
+    assert_eq!(
+        mine["items"][0]["invited_by"]["id"],
+        owner.id.as_str(),
+        "{mine}"
+    );
+    let joined = expect_json(
+        app.post(&accept, member.bearer(), &json!({})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(joined["user_id"], member.id.as_str());
+    let pet = app
+        .get(&format!("/v1/pets/{pet_id}"), member.bearer())
+        .await;
+    assert_eq!(expect_json(pet, StatusCode::OK).await["role"], "family");
+    let again = app.post(&accept, member.bearer(), &json!({})).await;
+    expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[actix_web::test]
+async fn an_invitation_to_an_address_without_an_account_waits_for_it_to_register() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let email = unique_email();
+    let body = json!({"email": email, "role": "family"});
+    app.post(&format!("/v1/pets/{pet_id}/members"), owner.bearer(), &body)
+        .await;
+
+    let newcomer = app.register(&email).await;
+    let mine = expect_json(
+        app.get("/v1/invitations", newcomer.bearer()).await,
+        StatusCode::OK,
+    )
+    .await;
+    let id = string_at(&mine, "/items/0/id");
+    let joined = app
+        .post(
+            &format!("/v1/invitations/{id}/accept"),
+            newcomer.bearer(),
+            &json!({}),
+        )
+        .await;
+    expect_json(joined, StatusCode::CREATED).await;
+    let pet = app
+        .get(&format!("/v1/pets/{pet_id}"), newcomer.bearer())
+        .await;
+    expect_json(pet, StatusCode::OK).await;
+}
+
+#[actix_web::test]
+async fn a_declined_or_withdrawn_invitation_cannot_be_accepted() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let member = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let members = format!("/v1/pets/{pet_id}/members");
+    let body = json!({"email": member.email, "role": "family"});
+
+    let declined = expect_json(
+        app.post(&members, owner.bearer(), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/v1/invitations/{}", string_at(&declined, "/id"));
+    expect_status(
+        app.delete(&path, member.bearer()).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let accept = app
+        .post(&format!("{path}/accept"), member.bearer(), &json!({}))
+        .await;
+    expect_problem(accept, StatusCode::NOT_FOUND, "not_found").await;
+
+    let withdrawn = expect_json(
+        app.post(&members, owner.bearer(), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = string_at(&withdrawn, "/id");
+    let withdraw = format!("/v1/pets/{pet_id}/invitations/{id}");
+    expect_status(
+        app.delete(&withdraw, owner.bearer()).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let accept = app
+        .post(
+            &format!("/v1/invitations/{id}/accept"),
+            member.bearer(),
+            &json!({}),
+        )
+        .await;
+    expect_problem(accept, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[actix_web::test]
