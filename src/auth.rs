@@ -17,7 +17,9 @@ use uuid::Uuid;
 mod hashing;
 pub use hashing::{HashingError, PasswordHashing};
 
-/// Lifetime of an access token.
+use crate::ids::UserId;
+
+/// Lifetime of an access token, unless `PETTYSYNC_ACCESS_TOKEN_TTL_S` says otherwise.
 pub const ACCESS_TOKEN_TTL_S: i64 = 15 * 60;
 /// Lifetime of a refresh token (each refresh issues a new one).
 pub const REFRESH_TOKEN_TTL_DAYS: i64 = 30;
@@ -29,6 +31,7 @@ const TOKEN_BYTES: usize = 32;
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    ttl_s: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,6 +39,19 @@ struct Claims {
     sub: Uuid,
     iat: i64,
     exp: i64,
+    /// The refresh-token family (the sign-in) the token was issued in; not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fam: Option<Uuid>,
+}
+
+/// What a valid, unexpired access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user: UserId,
+    /// When the token stops being valid.
+    pub expires_at: chrono::DateTime<Utc>,
+    /// The sign-in (refresh-token family) it belongs to; `None` for a token issued outside one.
+    pub family: Option<Uuid>,
 }
 
 impl JwtKeys {
@@ -44,16 +60,40 @@ impl JwtKeys {
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
+            ttl_s: ACCESS_TOKEN_TTL_S,
         }
     }
 
-    /// A fresh access token for the user.
+    /// The same keys, issuing tokens that live `ttl_s` seconds.
+    pub fn with_ttl(self, ttl_s: u64) -> Self {
+        Self {
+            ttl_s: i64::try_from(ttl_s).unwrap_or(ACCESS_TOKEN_TTL_S),
+            ..self
+        }
+    }
+
+    /// Seconds an access token lives.
+    pub fn ttl_s(&self) -> i64 {
+        self.ttl_s
+    }
+
+    /// A fresh access token for the user, outside any sign-in.
     pub fn issue(&self, user_id: Uuid) -> anyhow::Result<String> {
+        self.sign(user_id, None)
+    }
+
+    /// A fresh access token for the user's sign-in `family` (its refresh-token family).
+    pub fn issue_in_family(&self, user_id: Uuid, family: Uuid) -> anyhow::Result<String> {
+        self.sign(user_id, Some(family))
+    }
+
+    fn sign(&self, user_id: Uuid, family: Option<Uuid>) -> anyhow::Result<String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
             iat: now,
-            exp: now + ACCESS_TOKEN_TTL_S,
+            exp: now + self.ttl_s,
+            fam: family,
         };
         Ok(encode(
             &Header::new(Algorithm::HS256),
@@ -64,11 +104,21 @@ impl JwtKeys {
 
     /// The user a valid, unexpired token was issued to; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<Uuid> {
+        self.claims(token).map(|claims| claims.user.0)
+    }
+
+    /// What a valid, unexpired token says; `None` for anything else.
+    pub fn claims(&self, token: &str) -> Option<AccessClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        decode::<Claims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims.sub)
+        let claims = decode::<Claims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        Some(AccessClaims {
+            user: UserId(claims.sub),
+            expires_at: chrono::DateTime::from_timestamp(claims.exp, 0)?,
+            family: claims.fam,
+        })
     }
 }
 
@@ -133,6 +183,21 @@ mod tests {
         let other = JwtKeys::new(&SecretString::from("y".repeat(32)));
         assert_eq!(other.verify(&token), None);
         assert_eq!(keys.verify(&format!("{token}x")), None);
+    }
+
+    #[test]
+    fn a_token_tells_its_expiry_and_sign_in() {
+        let keys = JwtKeys::new(&SecretString::from("x".repeat(32))).with_ttl(60);
+        let (user, family) = (Uuid::new_v4(), Uuid::new_v4());
+        let claims = keys
+            .claims(&keys.issue_in_family(user, family).unwrap())
+            .unwrap();
+        assert_eq!(claims.user, UserId(user));
+        assert_eq!(claims.family, Some(family));
+        let left = claims.expires_at - Utc::now();
+        assert!((58..=60).contains(&left.num_seconds()), "{left}");
+        let outside = keys.claims(&keys.issue(user).unwrap()).unwrap();
+        assert_eq!(outside.family, None);
     }
 
     #[test]

@@ -71,6 +71,21 @@ pub struct Settings {
     pub share_h3_resolution: u8,
     /// Map tile URL template of the web pages (`{z}/{x}/{y}`); empty draws on a plain background.
     pub map_tile_url: String,
+    // Credentials and live sessions: how long access lasts, and how much one viewer may hold.
+    /// Lifetime of an access token, in seconds; a signed-in WebSocket session lives as long
+    /// as its newest token unless the app sends a fresh one (`auth`).
+    pub access_token_ttl_s: u64,
+    /// Most WebSocket sessions one signed-in user may hold open on a server.
+    pub ws_max_sessions_per_user: usize,
+    /// Most WebSocket sessions one share link may have open on a server.
+    pub ws_max_sessions_per_link: usize,
+    /// `subscribe` frames a session may send per minute, on average (a token bucket that
+    /// holds a burst of `ws_subscribe_burst`).
+    pub ws_subscribes_per_minute: u32,
+    /// `subscribe` frames a session may send at once before the per-minute rate applies.
+    pub ws_subscribe_burst: u32,
+    /// Most pets one WebSocket session may watch at once.
+    pub ws_max_watched_pets: usize,
     pub log: String,
     pub log_format: LogFormat,
     // Ingest and shutdown (see README, "Guarantees and limits").
@@ -144,6 +159,12 @@ struct Defaults {
     share_max_expiry_s: u64,
     share_h3_resolution: u8,
     map_tile_url: &'static str,
+    access_token_ttl_s: u64,
+    ws_max_sessions_per_user: usize,
+    ws_max_sessions_per_link: usize,
+    ws_subscribes_per_minute: u32,
+    ws_subscribe_burst: u32,
+    ws_max_watched_pets: usize,
     log: &'static str,
     log_format: LogFormat,
     mqtt_receive_maximum: u16,
@@ -174,6 +195,12 @@ const DEFAULTS: Defaults = Defaults {
     share_max_expiry_s: 30 * 24 * 3600,
     share_h3_resolution: 8,
     map_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    access_token_ttl_s: 15 * 60,
+    ws_max_sessions_per_user: 20,
+    ws_max_sessions_per_link: 10,
+    ws_subscribes_per_minute: 30,
+    ws_subscribe_burst: 10,
+    ws_max_watched_pets: 50,
     log: "info",
     log_format: LogFormat::Text,
     mqtt_receive_maximum: 65_535,
@@ -277,12 +304,47 @@ impl Settings {
             ));
         }
         self.validate_abuse_limits()?;
+        self.validate_access()?;
         if let Some(secret) = &self.jwt_secret {
             if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::new(
                     "PETTYSYNC_JWT_SECRET",
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the credential and live-session limits: each must allow something.
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        if !(1..=24 * 3600).contains(&self.access_token_ttl_s) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_ACCESS_TOKEN_TTL_S",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        for (name, value) in [
+            (
+                "PETTYSYNC_WS_MAX_SESSIONS_PER_USER",
+                self.ws_max_sessions_per_user,
+            ),
+            (
+                "PETTYSYNC_WS_MAX_SESSIONS_PER_LINK",
+                self.ws_max_sessions_per_link,
+            ),
+            ("PETTYSYNC_WS_MAX_WATCHED_PETS", self.ws_max_watched_pets),
+            (
+                "PETTYSYNC_WS_SUBSCRIBES_PER_MINUTE",
+                self.ws_subscribes_per_minute as usize,
+            ),
+            (
+                "PETTYSYNC_WS_SUBSCRIBE_BURST",
+                self.ws_subscribe_burst as usize,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
             }
         }
         Ok(())

@@ -18,10 +18,11 @@ use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::collar::CollarOutputs;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
-use crate::actors::hub::LiveHub;
+use crate::actors::hub::{LiveHub, SessionCaps};
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
+use crate::actors::session::{SessionLimits, SessionLinks};
 use crate::actors::voice_spool::VoiceSpoolDrainer;
 use crate::auth::{JwtKeys, PasswordHashing};
 use crate::cache::Redis;
@@ -71,7 +72,8 @@ impl Application {
     /// Connects to everything (lazily, so a dependency that is down shows in `/readyz`
     /// instead of stopping the start), starts the actors and binds the HTTP listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let jwt = JwtKeys::new(settings.require_jwt_secret()?);
+        let jwt =
+            JwtKeys::new(settings.require_jwt_secret()?).with_ttl(settings.access_token_ttl_s);
         let settings_drain_timeout = settings.drain_timeout();
         let pg = PgPoolOptions::new()
             .max_connections(PG_POOL_SIZE)
@@ -133,10 +135,10 @@ impl Application {
                 }
             },
         );
-        let hub = hub_context.run(LiveHub::new(
-            registry.clone().recipient(),
-            settings.live_grace(),
-        ));
+        let hub = hub_context.run(
+            LiveHub::new(registry.clone().recipient(), settings.live_grace())
+                .with_caps(session_caps(&settings)),
+        );
         let (pipeline_stop, stop_rx) = watch::channel(false);
         let voice = VoiceStore {
             pg: pg.clone(),
@@ -172,6 +174,13 @@ impl Application {
         tracing::info!(%address, "HTTP listening");
 
         let state_source: Recipient<GetPetState> = registry.clone().recipient();
+        let session_links = SessionLinks {
+            hub: hub.clone(),
+            pg: pg.clone(),
+            states: state_source.clone(),
+            jwt: jwt.clone(),
+            limits: session_limits(&settings),
+        };
         let data = AppData {
             pg: web::Data::new(pg),
             mongo: web::Data::new(mongo),
@@ -188,6 +197,7 @@ impl Application {
             }),
             hub: web::Data::new(hub),
             state_source: web::Data::new(state_source),
+            session_links: web::Data::new(session_links),
             settings: web::Data::new(settings.clone()),
             feed: web::Data::new(feed),
             social_events: web::Data::new(notifications.recipient()),
@@ -280,6 +290,7 @@ struct AppData {
     actors: web::Data<Actors>,
     hub: web::Data<Addr<LiveHub>>,
     state_source: web::Data<Recipient<GetPetState>>,
+    session_links: web::Data<SessionLinks>,
     settings: web::Data<Settings>,
     feed: web::Data<Addr<FeedFanout>>,
     social_events: web::Data<Recipient<SocialEvent>>,
@@ -301,11 +312,29 @@ impl AppData {
             .app_data(self.actors.clone())
             .app_data(self.hub.clone())
             .app_data(self.state_source.clone())
+            .app_data(self.session_links.clone())
             .app_data(self.settings.clone())
             .app_data(self.feed.clone())
             .app_data(self.social_events.clone())
             .app_data(self.s3.clone())
             .app_data(self.sns.clone());
+    }
+}
+
+/// The caps on open live sessions, from the settings.
+fn session_caps(settings: &Settings) -> SessionCaps {
+    SessionCaps {
+        per_user: settings.ws_max_sessions_per_user,
+        per_link: settings.ws_max_sessions_per_link,
+    }
+}
+
+/// What one live session may ask for, from the settings.
+fn session_limits(settings: &Settings) -> SessionLimits {
+    SessionLimits {
+        subscribes_per_minute: settings.ws_subscribes_per_minute,
+        subscribe_burst: settings.ws_subscribe_burst,
+        max_watched_pets: settings.ws_max_watched_pets,
     }
 }
 

@@ -8,7 +8,6 @@ pub mod events;
 pub mod feed;
 pub mod hub;
 pub mod notifications;
-pub mod outbox;
 pub mod persistence;
 pub mod registry;
 pub mod rules;

@@ -4,7 +4,8 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::auth::{JwtKeys, PasswordHashing, ACCESS_TOKEN_TTL_S};
+use crate::actors::hub::{LiveHub, SignInEnded};
+use crate::auth::{JwtKeys, PasswordHashing};
 use crate::cache::{FailureLimit, Redis};
 use crate::config::Settings;
 use crate::http::authz::AuthUser;
@@ -12,7 +13,7 @@ use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::ids::UserId;
-use crate::store::{accounts, millis};
+use crate::store::{accounts, invitations, millis};
 use crate::validation::Violations;
 
 /// Login attempts for one email in a window, counted before the password is checked; a
@@ -112,7 +113,7 @@ impl RegisterRequest {
 }
 
 /// One `@`, a non-empty local part, a dotted domain; the real check is the mail we never send.
-fn is_plausible_email(email: &str) -> bool {
+pub(crate) fn is_plausible_email(email: &str) -> bool {
     if email.len() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
         return false;
     }
@@ -151,6 +152,8 @@ async fn register(
     let user = accounts::create_user(&pg, body.email.trim(), body.display_name.trim(), &hash)
         .await?
         .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email exists"))?;
+    // Pets whose owners added this address before it had an account: it joins them now.
+    invitations::join_pending(&pg, user.id, &user.email).await?;
     let session = open_session(&pg, &jwt, user).await?;
     Ok(HttpResponse::Created().json(session))
 }
@@ -230,17 +233,21 @@ async fn refresh(
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     match accounts::rotate(&pg, &body.refresh_token).await? {
-        accounts::Rotation::Rotated { user, token } => {
+        accounts::Rotation::Rotated {
+            user,
+            token,
+            family,
+        } => {
             let user = accounts::user_by_id(&pg, user)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            let access_token = jwt.issue(user.id.0)?;
+            let access_token = jwt.issue_in_family(user.id.0, family)?;
             Ok(HttpResponse::Ok().json(Session {
                 user: user.into(),
                 access_token,
                 refresh_token: token,
                 token_type: "Bearer",
-                expires_in: ACCESS_TOKEN_TTL_S,
+                expires_in: jwt.ttl_s(),
             }))
         }
         accounts::Rotation::Reused => {
@@ -251,14 +258,21 @@ async fn refresh(
     }
 }
 
-/// Signs out: the refresh token's family can no longer be used.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+/// Signs out: the refresh token's family (this sign-in) can no longer be used, and the live
+/// sessions opened with its access tokens get `revoked` and close. Other sign-ins of the
+/// same user (other phones) stay signed in.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 204), (status = 400, body = crate::http::error::Problem),
+    (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
 #[post("/v1/auth/logout")]
 async fn logout(
     pg: web::Data<PgPool>,
+    hub: web::Data<actix::Addr<LiveHub>>,
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts::revoke_family_of(&pg, &body.refresh_token).await?;
+    if let Some((user, family)) = accounts::revoke_family_of(&pg, &body.refresh_token).await? {
+        hub.do_send(SignInEnded { user, family });
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -279,14 +293,14 @@ async fn open_session(
     jwt: &JwtKeys,
     user: accounts::User,
 ) -> Result<Session, ApiError> {
-    let refresh_token = accounts::start_family(pg, user.id).await?;
-    let access_token = jwt.issue(user.id.0)?;
+    let (refresh_token, family) = accounts::start_family(pg, user.id).await?;
+    let access_token = jwt.issue_in_family(user.id.0, family)?;
     Ok(Session {
         user: user.into(),
         access_token,
         refresh_token,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_TTL_S,
+        expires_in: jwt.ttl_s(),
     })
 }
 

@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, live, notifications, pets, posts, share,
-    social, tracking,
+    accounts, collars, error, feed, geofences, health, live, members, notifications, pets, posts,
+    share, social, tracking,
 };
 
 #[derive(OpenApi)]
@@ -18,7 +18,8 @@ use super::{
         health::healthz, health::readyz, health::metrics,
         accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::me,
         pets::create_pet, pets::list_pets, pets::get_pet, pets::patch_pet, pets::delete_pet,
-        pets::add_member, pets::list_members, pets::remove_member,
+        members::add_member, members::list_members, members::remove_member,
+        members::withdraw_invitation,
         collars::provision, collars::pair, collars::unpair,
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,

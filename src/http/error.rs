@@ -29,6 +29,13 @@ pub enum ApiError {
     PairingFailed,
     #[error("too many requests")]
     RateLimited { retry_after_s: u64 },
+    /// A cap on open live sessions (per user or per share link) was hit.
+    #[error("at most {limit} live sessions per {per} may be open at once")]
+    TooManySessions {
+        limit: usize,
+        per: &'static str,
+        retry_after_s: u64,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -91,6 +98,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests",
+            ),
+            Self::TooManySessions { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sessions",
+                "Too many live sessions",
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,7 +172,9 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
-        if let Self::RateLimited { retry_after_s } = self {
+        if let Self::RateLimited { retry_after_s } | Self::TooManySessions { retry_after_s, .. } =
+            self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
         }
         response.json(problem)

@@ -1,5 +1,8 @@
 //! `/v1/ws` and `/v1/ws/tickets`: the live protocol's WebSocket for signed-in users, and the
 //! single-use tickets that let a browser (which cannot set headers on a WebSocket) open it.
+//! A session lives as long as the access token that opened it (a ticket carries the expiry
+//! and sign-in of the token it was issued with), and each user and share link may hold only
+//! so many sessions: past the cap the upgrade is refused with 429 `too_many_sessions`.
 //!
 //! A session's actor runs inside the stream that becomes its response body, and actix-http
 //! polls that stream only while its own write buffer has room: behind a slow client the actor
@@ -11,24 +14,24 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix::Addr;
 use actix_web::body::{BodyStream, BoxBody, MessageBody};
 use actix_web::web::Bytes;
-use actix_web::{get, http::header, post, web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use deadpool_redis::redis::AsyncCommands;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::actors::events::GetPetState;
-use crate::actors::hub::LiveHub;
-use crate::actors::session::{SendMeter, SessionLinks, UserSession, Viewer, MAX_FRAME_BYTES};
-use crate::auth::{random_token, token_hash};
+use crate::actors::hub::{Admission, Admit, LiveHub, Party, Refused};
+use crate::actors::session::{
+    SendMeter, SessionLinks, SignedIn, UserSession, Viewer, CLIENT_TIMEOUT, MAX_FRAME_BYTES,
+};
+use crate::auth::{random_token, token_hash, AccessClaims, JwtKeys};
 use crate::cache::Redis;
-use crate::http::authz::AuthUser;
 use crate::http::error::ApiError;
 use crate::ids::UserId;
 
@@ -66,78 +69,138 @@ pub struct ConnectQuery {
     pub ticket: Option<String>,
 }
 
-/// Issues a WebSocket ticket: single use, valid 60 s.
+/// What a ticket stands for: the access token it was issued with (its user, expiry and
+/// sign-in), so the session it opens lives exactly as long as that token would.
+#[derive(Serialize, Deserialize)]
+struct TicketClaims {
+    user: Uuid,
+    /// Epoch seconds at which the token expires.
+    exp: i64,
+    /// The token's sign-in (refresh-token family).
+    fam: Option<Uuid>,
+}
+
+/// Issues a WebSocket ticket: single use, valid 60 s. The session it opens takes the expiry
+/// of the access token the ticket was issued with.
 #[utoipa::path(post, path = "/v1/ws/tickets", tag = "live", security(("bearer" = [])), responses(
     (status = 201, body = WsTicket), (status = 401, body = crate::http::error::Problem)))]
 #[post("/v1/ws/tickets")]
 async fn create_ticket(
+    req: HttpRequest,
     redis: web::Data<Redis>,
-    caller: AuthUser,
+    jwt: web::Data<JwtKeys>,
 ) -> Result<HttpResponse, ApiError> {
+    let claims = bearer_claims(&req, &jwt)?;
+    let stored = TicketClaims {
+        user: claims.user.0,
+        exp: claims.expires_at.timestamp(),
+        fam: claims.family,
+    };
+    let stored = serde_json::to_string(&stored).map_err(anyhow::Error::from)?;
     let ticket = random_token();
     let mut conn = redis.conn().await?;
     let key = ticket_key(&redis, &ticket);
-    let _: () = conn
-        .set_ex(key, caller.id.to_string(), TICKET_TTL_S)
-        .await?;
+    let _: () = conn.set_ex(key, stored, TICKET_TTL_S).await?;
     let expires_at = Utc::now().timestamp_millis() + 1000 * TICKET_TTL_S as i64;
     Ok(HttpResponse::Created().json(WsTicket { ticket, expires_at }))
 }
 
 /// Opens the live protocol's WebSocket (see `live-protocol.md`). Credentials are checked
-/// before the upgrade: without valid ones the answer is 401, never a socket.
+/// before the upgrade: without valid ones the answer is 401, never a socket; a user with as
+/// many open sessions as allowed (`PETTYSYNC_WS_MAX_SESSIONS_PER_USER`) gets 429.
 #[utoipa::path(get, path = "/v1/ws", tag = "live", params(ConnectQuery),
     security(("bearer" = []), ()), responses(
     (status = 101, description = "switched to the live protocol"),
     (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 401, body = crate::http::error::Problem)))]
+    (status = 401, body = crate::http::error::Problem),
+    (status = 429, description = "too_many_sessions: the user's sessions are at the cap",
+        body = crate::http::error::Problem)))]
 #[get("/v1/ws")]
 async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<ConnectQuery>,
-    pg: web::Data<PgPool>,
     redis: web::Data<Redis>,
-    hub: web::Data<actix::Addr<LiveHub>>,
-    states: web::Data<actix::Recipient<GetPetState>>,
+    jwt: web::Data<JwtKeys>,
+    links: web::Data<SessionLinks>,
 ) -> Result<HttpResponse, ApiError> {
     // Checked first, so a request that cannot become a socket does not use up a ticket.
     ws::handshake(&req).map_err(|e| ApiError::Malformed(e.to_string()))?;
-    let user = authenticate(&req, query.ticket.as_deref(), &redis).await?;
-    let links = SessionLinks {
-        hub: hub.get_ref().clone(),
-        pg: pg.get_ref().clone(),
-        states: states.get_ref().clone(),
-    };
-    let session = UserSession::new(Viewer::User(user), links);
+    let signed_in = authenticate(&req, query.ticket.as_deref(), &redis, &jwt).await?;
+    let admission = admit(&links.hub, Party::User(signed_in.user)).await?;
+    let session =
+        UserSession::new(Viewer::User(signed_in), links.get_ref().clone()).admitted(admission);
     start_session(session, &req, payload).map_err(|e| ApiError::Malformed(e.to_string()))
 }
 
-/// The user of a bearer token when the request has one, else of an unused ticket.
+/// A place at the hub for a new session of `party`, or the 429 that refuses it. A session
+/// whose client vanished is closed within [`CLIENT_TIMEOUT`], hence the `Retry-After`.
+pub(crate) async fn admit(hub: &Addr<LiveHub>, party: Party) -> Result<Admission, ApiError> {
+    let answer = hub
+        .send(Admit { party })
+        .await
+        .map_err(|e| anyhow::anyhow!("live hub: {e}"))?;
+    match answer {
+        Ok(session_id) => Ok(Admission::new(hub.clone(), session_id)),
+        Err(Refused { limit, per }) => Err(ApiError::TooManySessions {
+            limit,
+            per,
+            retry_after_s: CLIENT_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+/// The credentials of a bearer token when the request has one, else of an unused ticket.
 async fn authenticate(
     req: &HttpRequest,
     ticket: Option<&str>,
     redis: &Redis,
-) -> Result<UserId, ApiError> {
+    jwt: &JwtKeys,
+) -> Result<SignedIn, ApiError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
-        return Ok(AuthUser::extract(req).await?.id);
+        let claims = bearer_claims(req, jwt)?;
+        return Ok(SignedIn {
+            user: claims.user,
+            expires_at: claims.expires_at,
+            family: claims.family,
+        });
     }
     let ticket = ticket.ok_or(ApiError::Unauthorized)?;
     redeem(redis, ticket).await?.ok_or(ApiError::Unauthorized)
+}
+
+/// What the request's valid bearer token says; 401 without one.
+fn bearer_claims(req: &HttpRequest, jwt: &JwtKeys) -> Result<AccessClaims, ApiError> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| jwt.claims(token.trim()))
+        .ok_or(ApiError::Unauthorized)
 }
 
 fn ticket_key(redis: &Redis, ticket: &str) -> String {
     redis.key(&format!("{TICKET_KEYS}{}", hex::encode(token_hash(ticket))))
 }
 
-/// The ticket's user, deleting the ticket in the same command (single use).
-async fn redeem(redis: &Redis, ticket: &str) -> Result<Option<UserId>, ApiError> {
+/// The credentials a ticket stands for, deleting the ticket in the same command (single
+/// use); `None` for an unknown ticket, or one whose token has expired meanwhile.
+async fn redeem(redis: &Redis, ticket: &str) -> Result<Option<SignedIn>, ApiError> {
     if ticket.is_empty() || ticket.len() > MAX_TICKET_CHARS {
         return Ok(None);
     }
     let mut conn = redis.conn().await?;
-    let user: Option<String> = conn.get_del(ticket_key(redis, ticket)).await?;
-    Ok(user.and_then(|id| Uuid::parse_str(&id).ok()).map(UserId))
+    let stored: Option<String> = conn.get_del(ticket_key(redis, ticket)).await?;
+    let Some(claims) = stored.and_then(|text| serde_json::from_str::<TicketClaims>(&text).ok())
+    else {
+        return Ok(None);
+    };
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).filter(|at| *at > Utc::now());
+    Ok(expires_at.map(|expires_at| SignedIn {
+        user: UserId(claims.user),
+        expires_at,
+        family: claims.fam,
+    }))
 }
 
 /// The 101 response whose body is the session's bytes, pumped by their own task.

@@ -11,6 +11,7 @@ pub mod geofences;
 pub mod health;
 pub mod json;
 pub mod live;
+pub mod members;
 pub mod middleware;
 pub mod notifications;
 pub mod pages;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(docs::configure)
     .configure(accounts::configure)
     .configure(pets::configure)
+    .configure(members::configure)
     .configure(collars::configure)
     .configure(geofences::configure)
     .configure(tracking::configure)

@@ -1,19 +1,19 @@
-//! `/v1/pets`: a user's pets, their profiles and family members.
+//! `/v1/pets`: a user's pets and their profiles (family members: `http::members`).
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
-use crate::actors::hub::RevokeShare;
+use crate::actors::hub::{PetAccessLost, RevokeShare};
 use crate::actors::registry::PetChanged;
-use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
+use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
 use crate::startup::Actors;
-use crate::store::{accounts, millis, pets, share};
+use crate::store::{millis, pets, share};
 use crate::validation::Violations;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -26,10 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(list_pets)
         .service(get_pet)
         .service(patch_pet)
-        .service(delete_pet)
-        .service(add_member)
-        .service(list_members)
-        .service(remove_member);
+        .service(delete_pet);
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -260,9 +257,13 @@ async fn patch_pet(
     Ok(HttpResponse::Ok().json(PetView::from(pet)))
 }
 
-/// Deletes the pet with its members and fences; its collar becomes free (owner only).
-#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+/// Deletes the pet with its members and fences; its collar becomes free (owner only). Its
+/// share links' viewers get `revoked` and close; the live sessions of its owner and members
+/// get `revoked` with its id and stop watching it.
+#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets",
+    params(("id" = PetId, Path, description = "the pet")), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = crate::http::error::Problem),
+    (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,
@@ -273,115 +274,17 @@ async fn delete_pet(
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
     let links = share::open_links_of_pet(&pg, pet_id).await?;
+    let people = pets::people_of(&pg, pet_id).await?;
     pets::delete(&pg, pet_id).await?;
-    // Its share links went with it: close their open viewers, and free its collar's actor.
+    // Its share links went with it: close their open viewers; its people's sessions lose
+    // it; and its collar's actor is freed.
     for link_id in links {
         actors.hub.do_send(RevokeShare { link_id });
     }
+    actors.hub.do_send(PetAccessLost {
+        pet_id,
+        users: people,
+    });
     actors.registry.do_send(PetChanged { pet_id });
-    Ok(HttpResponse::NoContent().finish())
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct AddMember {
-    pub email: String,
-    /// `family`.
-    pub role: String,
-}
-
-/// A family member of a pet.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct MemberView {
-    pub pet_id: PetId,
-    pub user_id: UserId,
-    pub email: String,
-    pub display_name: String,
-    pub role: String,
-    pub created_at: i64,
-}
-
-impl From<pets::MemberRow> for MemberView {
-    fn from(row: pets::MemberRow) -> Self {
-        Self {
-            pet_id: row.pet_id,
-            user_id: row.user_id,
-            email: row.email,
-            display_name: row.display_name,
-            role: row.role,
-            created_at: millis(row.created_at),
-        }
-    }
-}
-
-/// Gives another account the `family` role on the pet (owner only).
-#[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", request_body = AddMember, security(("bearer" = [])),
-    responses((status = 201, body = MemberView), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
-#[post("/v1/pets/{id}/members")]
-async fn add_member(
-    pg: web::Data<PgPool>,
-    caller: AuthUser,
-    path: web::Path<PetId>,
-    body: ApiJson<AddMember>,
-) -> Result<HttpResponse, ApiError> {
-    let pet_id = path.into_inner();
-    pet_access(&pg, caller.id, pet_id, Action::Administer).await?;
-    if body.role != "family" {
-        return Err(ApiError::field("role", "must be family"));
-    }
-    let user = accounts::user_by_email(&pg, body.email.trim())
-        .await?
-        .ok_or_else(|| ApiError::field("email", "no account has this email"))?;
-    if pets::owner_of(&pg, pet_id).await? == Some(user.id) {
-        return Err(ApiError::field(
-            "email",
-            "the owner cannot also be a member",
-        ));
-    }
-    let member = pets::add_member(&pg, pet_id, user.id, &body.role)
-        .await?
-        .ok_or_else(|| ApiError::conflict("already_member", "this account is a member already"))?;
-    Ok(HttpResponse::Created().json(MemberView::from(member)))
-}
-
-/// The pet's family members.
-#[utoipa::path(get, path = "/v1/pets/{id}/members", tag = "pets", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<MemberView>), (status = 404, body = crate::http::error::Problem)))]
-#[get("/v1/pets/{id}/members")]
-async fn list_members(
-    pg: web::Data<PgPool>,
-    caller: AuthUser,
-    path: web::Path<PetId>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let pet_id = path.into_inner();
-    pet_access(&pg, caller.id, pet_id, Action::View).await?;
-    let page = Page::try_from(query.into_inner())?;
-    let rows = pets::list_members(&pg, pet_id, &page).await?;
-    let paged = page.finish(rows, |row| (row.created_at, row.user_id.0));
-    Ok(HttpResponse::Ok().json(paged.map(MemberView::from)))
-}
-
-/// Removes a member: the owner may remove anyone, a member only themselves.
-#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
-#[delete("/v1/pets/{id}/members/{user_id}")]
-async fn remove_member(
-    pg: web::Data<PgPool>,
-    caller: AuthUser,
-    path: web::Path<(PetId, UserId)>,
-) -> Result<HttpResponse, ApiError> {
-    let (pet_id, member) = path.into_inner();
-    let action = if member == caller.id {
-        Action::View
-    } else {
-        Action::Administer
-    };
-    let role = pet_access(&pg, caller.id, pet_id, action).await?;
-    if role == PetRole::Owner && member == caller.id {
-        return Err(ApiError::field("user_id", "the owner is not a member"));
-    }
-    if !pets::remove_member(&pg, pet_id, member).await? {
-        return Err(ApiError::NotFound);
-    }
     Ok(HttpResponse::NoContent().finish())
 }

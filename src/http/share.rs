@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::events::GetPetState;
-use crate::actors::hub::{LiveHub, RevokeShare};
+use crate::actors::hub::{LiveHub, Party, RevokeShare, SharedLink};
 use crate::actors::scope::{Precision, Scopes, ShareView, SharedState};
 use crate::actors::session::{SessionLinks, ShareViewer, UserSession, Viewer};
 use crate::auth::{random_token, token_hash};
@@ -25,9 +25,9 @@ use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::live::start_session;
+use crate::http::live::{admit, start_session};
 use crate::http::pagination::{Page, PageQuery, Paged};
-use crate::ids::PetId;
+use crate::ids::{PetId, UserId};
 use crate::store::{millis, share};
 use crate::validation::Violations;
 
@@ -84,6 +84,8 @@ pub struct ShareLinkView {
     pub precision: Precision,
     pub expires_at: i64,
     pub created_at: i64,
+    /// The owner or family member who created it; their links are revoked when they leave.
+    pub created_by: UserId,
     pub revoked_at: Option<i64>,
     /// Neither revoked nor expired.
     pub active: bool,
@@ -116,6 +118,7 @@ impl ShareLinkView {
             precision: precision_of(&row.precision),
             expires_at: millis(row.expires_at),
             created_at: millis(row.created_at),
+            created_by: row.created_by,
             revoked_at: row.revoked_at.map(millis),
         }
     }
@@ -217,10 +220,14 @@ async fn create_link(
     }))
 }
 
-/// The pet's share links, oldest first, revoked and expired ones included (owner or family).
-#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share", params(PageQuery),
+/// The pet's share links, oldest first, revoked and expired ones included (owner or family),
+/// each with who created it.
+#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share",
+    params(("id" = PetId, Path, description = "the pet"), PageQuery),
     security(("bearer" = [])), responses((status = 200, body = Paged<ShareLinkView>),
-    (status = 404, body = crate::http::error::Problem)))]
+    (status = 401, body = crate::http::error::Problem),
+    (status = 404, body = crate::http::error::Problem),
+    (status = 422, body = crate::http::error::Problem)))]
 #[get("/v1/pets/{id}/share-links")]
 async fn list_links(
     pg: web::Data<PgPool>,
@@ -300,32 +307,36 @@ async fn view(
 }
 
 /// Opens the live protocol's WebSocket for a share link: subscribed to its pet from the
-/// start. A bad token gets the same 404 as `GET /v1/share/{token}`, before any upgrade.
-#[utoipa::path(get, path = "/v1/share/{token}/ws", tag = "share", responses(
+/// start. A bad token gets the same 404 as `GET /v1/share/{token}`, before any upgrade; a
+/// link with as many open sessions as allowed (`PETTYSYNC_WS_MAX_SESSIONS_PER_LINK`) gets
+/// 429 `too_many_sessions`.
+#[utoipa::path(get, path = "/v1/share/{token}/ws", tag = "share",
+    params(("token" = String, Path, description = "the link's token")), responses(
     (status = 101, description = "switched to the live protocol"),
     (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 404, body = crate::http::error::Problem), (status = 429, body = crate::http::error::Problem)))]
+    (status = 404, body = crate::http::error::Problem),
+    (status = 429, description = "rate_limited (token guessing) or too_many_sessions (the link's sessions are at the cap)",
+        body = crate::http::error::Problem)))]
 #[get("/v1/share/{token}/ws")]
-#[allow(clippy::too_many_arguments)]
 async fn connect(
     req: HttpRequest,
     payload: web::Payload,
     pg: web::Data<PgPool>,
     redis: web::Data<Redis>,
     settings: web::Data<Settings>,
-    hub: web::Data<actix::Addr<LiveHub>>,
-    states: web::Data<actix::Recipient<GetPetState>>,
+    links: web::Data<SessionLinks>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let link = open_link(&req, &pg, &redis, &path).await?;
     actix_web_actors::ws::handshake(&req).map_err(|e| ApiError::Malformed(e.to_string()))?;
     let viewer = share_viewer(&link.link, &settings)?;
-    let links = SessionLinks {
-        hub: hub.get_ref().clone(),
-        pg: pg.get_ref().clone(),
-        states: states.get_ref().clone(),
+    let shared = SharedLink {
+        link_id: viewer.link_id,
+        pet_id: viewer.pet_id,
     };
-    let session = UserSession::new(Viewer::Share(viewer), links);
+    let admission = admit(&links.hub, Party::Link(shared)).await?;
+    let session =
+        UserSession::new(Viewer::Share(viewer), links.get_ref().clone()).admitted(admission);
     start_session(session, &req, payload).map_err(|e| ApiError::Malformed(e.to_string()))
 }
 

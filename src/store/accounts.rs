@@ -56,11 +56,12 @@ pub async fn user_by_id(pg: &PgPool, id: UserId) -> Result<Option<User>, sqlx::E
     .await
 }
 
-/// Starts a new token family (a sign-in) and returns its first refresh token.
-pub async fn start_family(pg: &PgPool, user: UserId) -> Result<String, sqlx::Error> {
+/// Starts a new token family (a sign-in); returns its first refresh token and the family.
+pub async fn start_family(pg: &PgPool, user: UserId) -> Result<(String, Uuid), sqlx::Error> {
     let token = random_token();
-    insert_token(pg, user, Uuid::new_v4(), &token).await?;
-    Ok(token)
+    let family = Uuid::new_v4();
+    insert_token(pg, user, family, &token).await?;
+    Ok((token, family))
 }
 
 async fn insert_token<'e>(
@@ -94,8 +95,12 @@ type TokenRow = (
 
 /// What presenting a refresh token led to.
 pub enum Rotation {
-    /// The token was live: it is now used, and this is its successor.
-    Rotated { user: UserId, token: String },
+    /// The token was live: it is now used, and this is its successor in the same family.
+    Rotated {
+        user: UserId,
+        token: String,
+        family: Uuid,
+    },
     /// Unknown, expired or revoked: refused.
     Refused,
     /// Already used once: a copy is in someone else's hands, so the whole family is revoked.
@@ -131,20 +136,29 @@ pub async fn rotate(pg: &PgPool, token: &str) -> Result<Rotation, sqlx::Error> {
     let next = random_token();
     insert_token(&mut *tx, user, family, &next).await?;
     tx.commit().await?;
-    Ok(Rotation::Rotated { user, token: next })
+    Ok(Rotation::Rotated {
+        user,
+        token: next,
+        family,
+    })
 }
 
-/// Revokes the family the token belongs to (sign-out); unknown tokens are ignored.
-pub async fn revoke_family_of(pg: &PgPool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now()
-         WHERE revoked_at IS NULL
-           AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+/// Revokes the family the token belongs to (sign-out); its user and family, `None` for an
+/// unknown token. A family revoked already (by reuse) is named too, so its sessions end.
+pub async fn revoke_family_of(
+    pg: &PgPool,
+    token: &str,
+) -> Result<Option<(UserId, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH family AS (SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1),
+              revoked AS (
+                  UPDATE refresh_tokens SET revoked_at = now()
+                  WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM family))
+         SELECT user_id, family_id FROM family",
     )
     .bind(token_hash(token))
-    .execute(pg)
-    .await?;
-    Ok(())
+    .fetch_optional(pg)
+    .await
 }
 
 async fn revoke_family_in<'e>(

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod collars;
 pub mod feed;
 pub mod geofences;
+pub mod invitations;
 pub mod notifications;
 pub mod pets;
 pub mod posts;

@@ -1,7 +1,7 @@
 //! Pets and their family members.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::http::pagination::Page;
@@ -136,30 +136,18 @@ pub struct MemberRow {
 const MEMBER_COLUMNS: &str =
     "m.pet_id, m.user_id, u.email, u.display_name, m.role, m.created_at FROM pet_members m JOIN users u ON u.id = m.user_id";
 
-/// Adds a member; `Ok(None)` when the user is one already.
-pub async fn add_member(
-    pg: &PgPool,
+/// One member of the pet, if the user is one.
+pub async fn member<'e>(
+    executor: impl PgExecutor<'e>,
     pet: PetId,
     user: UserId,
-    role: &str,
 ) -> Result<Option<MemberRow>, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO pet_members (pet_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(pet)
-    .bind(user)
-    .bind(role)
-    .execute(pg)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(None);
-    }
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {MEMBER_COLUMNS} WHERE m.pet_id = $1 AND m.user_id = $2"
     )))
     .bind(pet)
     .bind(user)
-    .fetch_optional(pg)
+    .fetch_optional(executor)
     .await
 }
 
@@ -181,13 +169,29 @@ pub async fn list_members(
 }
 
 /// Removes a member; false when the user was not one.
-pub async fn remove_member(pg: &PgPool, pet: PetId, user: UserId) -> Result<bool, sqlx::Error> {
+pub async fn remove_member<'e>(
+    executor: impl PgExecutor<'e>,
+    pet: PetId,
+    user: UserId,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query("DELETE FROM pet_members WHERE pet_id = $1 AND user_id = $2")
         .bind(pet)
         .bind(user)
-        .execute(pg)
+        .execute(executor)
         .await?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Everyone who sees the pet: its owner and its members.
+pub async fn people_of(pg: &PgPool, pet: PetId) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows: Vec<(UserId,)> = sqlx::query_as(
+        "SELECT owner_id FROM pets WHERE id = $1
+         UNION SELECT user_id FROM pet_members WHERE pet_id = $1",
+    )
+    .bind(pet)
+    .fetch_all(pg)
+    .await?;
+    Ok(rows.into_iter().map(|(user,)| user).collect())
 }
 
 /// The owner of a pet (for refusing to add the owner as a member).

@@ -20,6 +20,7 @@ pub struct ShareLinkRow {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub created_by: UserId,
 }
 
 /// A link that may be used now, with what its viewers see of the pet's profile.
@@ -43,7 +44,8 @@ pub struct NewShareLink {
     pub expires_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, pet_id, label, scopes, precision, expires_at, revoked_at, created_at";
+const COLUMNS: &str =
+    "id, pet_id, label, scopes, precision, expires_at, revoked_at, created_at, created_by";
 
 pub async fn create(pg: &PgPool, link: &NewShareLink) -> Result<ShareLinkRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -102,7 +104,7 @@ pub async fn active_by_token(
 ) -> Result<Option<ActiveLink>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.id, s.pet_id, s.label, s.scopes, s.precision, s.expires_at, s.revoked_at,
-                s.created_at, p.name AS pet_name, p.species AS pet_species
+                s.created_at, s.created_by, p.name AS pet_name, p.species AS pet_species
          FROM share_links s JOIN pets p ON p.id = s.pet_id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()",
     )
@@ -120,6 +122,25 @@ pub async fn is_active(pg: &PgPool, link: Uuid) -> Result<bool, sqlx::Error> {
     .fetch_optional(pg)
     .await?;
     Ok(row.is_some())
+}
+
+/// Revokes the links of a pet that `creator` made and that may still have viewers (they
+/// left the pet); the ids of those links, to close their sessions.
+pub async fn revoke_created_by<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    pet: PetId,
+    creator: UserId,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE share_links SET revoked_at = now()
+         WHERE pet_id = $1 AND created_by = $2 AND revoked_at IS NULL AND expires_at > now()
+         RETURNING id",
+    )
+    .bind(pet)
+    .bind(creator)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Ids of a pet's links that may still have viewers (not revoked, not expired).

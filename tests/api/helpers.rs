@@ -227,7 +227,8 @@ impl TestApp {
             .await
     }
 
-    /// Adds `member_email` to the pet as family, on behalf of its owner; returns the member.
+    /// Adds `member_email` to the pet as family, on behalf of its owner; returns the answer
+    /// (the same for any address; an address with an account is a member at once).
     pub async fn add_member(&self, owner: &TestUser, pet_id: &str, member_email: &str) -> Value {
         let body = json!({"email": member_email, "role": "family"});
         let response = self

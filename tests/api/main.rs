@@ -2,6 +2,7 @@
 //! own databases, Redis prefix and MQTT identity (see `helpers`).
 
 mod abuse;
+mod access;
 mod auth;
 mod authz;
 mod browser;

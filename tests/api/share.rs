@@ -59,6 +59,12 @@ impl ShareSocket {
     /// Opens the link's WebSocket and reads the `hello`.
     pub async fn open(app: &TestApp, token: &str) -> ShareSocket {
         let request = awc::Client::new().ws(app.url(&format!("/v1/share/{token}/ws")));
+        ShareSocket::connect(request).await
+    }
+
+    /// Opens any live-protocol WebSocket (a signed-in `/v1/ws` too, to watch it close) and
+    /// reads the `hello`.
+    pub async fn connect(request: awc::ws::WebsocketsRequest) -> ShareSocket {
         let (response, framed) = request
             .connect()
             .await

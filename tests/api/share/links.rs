@@ -137,6 +137,57 @@ async fn owner_and_family_may_share_and_revoke_and_a_stranger_sees_nothing() {
 }
 
 #[actix_web::test]
+async fn the_list_says_who_created_each_link_and_a_removed_members_links_are_revoked() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let family = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    app.add_member(&owner, &pet_id, &family.email).await;
+    let by_owner = app
+        .share_link(&owner, &pet_id, &["location"], "exact", 60)
+        .await;
+    let by_family = app
+        .share_link(&family, &pet_id, &["location"], "exact", 60)
+        .await;
+    let links = format!("/v1/pets/{pet_id}/share-links");
+    let list = expect_json(app.get(&links, owner.bearer()).await, StatusCode::OK).await;
+    let creators: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|link| (link["id"].clone(), link["created_by"].clone()))
+        .collect();
+    assert_eq!(
+        creators,
+        [
+            (by_owner["id"].clone(), json!(owner.id)),
+            (by_family["id"].clone(), json!(family.id)),
+        ]
+    );
+
+    let removal = format!("/v1/pets/{pet_id}/members/{}", family.id);
+    expect_status(
+        app.delete(&removal, owner.bearer()).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let list = expect_json(app.get(&links, owner.bearer()).await, StatusCode::OK).await;
+    let active: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|link| (link["created_by"].clone(), link["active"].clone()))
+        .collect();
+    assert_eq!(
+        active,
+        [
+            (json!(owner.id), json!(true)),
+            (json!(family.id), json!(false))
+        ]
+    );
+}
+
+#[actix_web::test]
 async fn a_link_needs_a_named_expiry_known_scopes_and_a_precision() {
     let app = spawn_app_with_max_expiry(600).await;
     let owner = app.register_someone().await;

@@ -1,15 +1,13 @@
-//! The live protocol's server → client messages, and what a session still has to send while
-//! its client reads slowly: per pet only the newest `state` (coalesced), every alert (never
-//! dropped), and a few other frames. Pure data, no actix, so it is tested on its own.
+//! What a session still has to send while its client reads slowly: per pet only the newest
+//! `state` (coalesced), every alert (never dropped), and a few other frames. Pure data, no
+//! actix, so it is tested on its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use serde::Serialize;
-use uuid::Uuid;
-
-use super::events::{Alert, AlertKind, LiveState};
-use super::scope::{ShareView, SharedState};
+use super::frames::{state_frame, OutFrame};
+use crate::actors::events::LiveState;
+use crate::actors::scope::ShareView;
 use crate::ids::PetId;
 
 /// Alerts a session may hold back for a slow client; one more and the session is closed,
@@ -17,99 +15,6 @@ use crate::ids::PetId;
 pub const MAX_PENDING_ALERTS: usize = 1000;
 /// Other frames (errors, pongs) a session may hold back; one more and it is closed.
 pub const MAX_PENDING_FRAMES: usize = 1000;
-
-/// A server → client message of the live protocol, serialised once per frame.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage<'a> {
-    /// The first message of every session.
-    Hello { session_id: Uuid, heartbeat_s: u64 },
-    /// A pet's live state: whole for a user, cut to its scopes for a share link.
-    State { pet_id: PetId, state: StateBody<'a> },
-    /// A stored alert for a pet the viewer may see.
-    Alert { pet_id: PetId, alert: AlertView<'a> },
-    /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`).
-    Error { code: &'static str, message: String },
-    /// The answer to the client's `ping`.
-    Pong,
-    /// The share link of the session was revoked or expired; the session closes.
-    Revoked,
-}
-
-/// The `state` object of a `state` message.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum StateBody<'a> {
-    /// A user's view: the whole state.
-    Full(&'a LiveState),
-    /// A share link's view.
-    Shared(SharedState),
-}
-
-/// The `state` frame of a pet, as `view` shows it (`None`: whole).
-pub fn state_frame(pet_id: PetId, state: &LiveState, view: Option<&ShareView>) -> OutFrame {
-    let state = match view {
-        None => StateBody::Full(state),
-        Some(view) => StateBody::Shared(view.state(state)),
-    };
-    ServerMessage::State { pet_id, state }.frame()
-}
-
-/// The protocol's `alert` object: an alert without its pet (already in the message) and
-/// without its acknowledgement.
-#[derive(Debug, Serialize)]
-pub struct AlertView<'a> {
-    pub id: Uuid,
-    pub kind: AlertKind,
-    pub at: i64,
-    pub details: &'a serde_json::Value,
-}
-
-impl ServerMessage<'_> {
-    /// The message's `type`, for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Hello { .. } => "hello",
-            Self::State { .. } => "state",
-            Self::Alert { .. } => "alert",
-            Self::Error { .. } => "error",
-            Self::Pong => "pong",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// The message as one text frame.
-    pub fn frame(&self) -> OutFrame {
-        // Plain structs, string keys and `serde_json::Value`s: serialising cannot fail.
-        let text = serde_json::to_string(self).expect("live protocol messages serialise");
-        OutFrame {
-            kind: self.kind(),
-            text,
-        }
-    }
-
-    /// The `alert` message for a stored alert.
-    pub fn alert(alert: &Alert) -> ServerMessage<'_> {
-        ServerMessage::Alert {
-            pet_id: alert.pet_id,
-            alert: AlertView {
-                id: alert.id,
-                kind: alert.kind,
-                at: alert.at,
-                details: &alert.details,
-            },
-        }
-    }
-}
-
-/// A serialised text frame and its message type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutFrame {
-    /// The message's `type`, for metrics.
-    pub kind: &'static str,
-    /// The JSON text.
-    pub text: String,
-}
 
 /// What a session holds back while its client's send buffer is full.
 #[derive(Debug, Default)]
@@ -152,6 +57,15 @@ impl Outbox {
         if self.states.remove(&pet_id).is_some() {
             self.state_order.retain(|pending| *pending != pet_id);
         }
+    }
+
+    /// Forgets everything pending about a pet (the viewer lost it): its state and alerts.
+    pub fn discard_pet(&mut self, pet_id: PetId) {
+        self.discard_state(pet_id);
+        let before = self.queue.len();
+        self.queue.retain(|frame| frame.about != Some(pet_id));
+        // Only alerts and states are about a pet, and states are not in the queue.
+        self.alerts -= before - self.queue.len();
     }
 
     /// Holds an `alert` frame back. Alerts are never dropped: past [`MAX_PENDING_ALERTS`]
@@ -202,7 +116,11 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
+    use crate::actors::events::{Alert, AlertKind};
+    use crate::actors::session::frames::ServerMessage;
 
     fn state(steps: u64) -> Arc<LiveState> {
         Arc::new(LiveState {
@@ -213,9 +131,13 @@ mod tests {
     }
 
     fn alert_frame(n: i64) -> OutFrame {
+        alert_of(PetId::new(), n)
+    }
+
+    fn alert_of(pet_id: PetId, n: i64) -> OutFrame {
         let alert = Alert {
             id: Uuid::new_v4(),
-            pet_id: PetId::new(),
+            pet_id,
             kind: AlertKind::BatteryLow,
             at: n,
             details: serde_json::json!({ "pct": 9 }),
@@ -299,6 +221,26 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_pet_loses_its_pending_state_and_alerts_and_no_other_pets() {
+        let mut outbox = Outbox::default();
+        let (lost, kept) = (PetId::new(), PetId::new());
+        outbox.push_state(lost, state(1));
+        outbox.push_state(kept, state(2));
+        outbox.push_alert(alert_of(lost, 1));
+        outbox.push_alert(alert_of(kept, 2));
+        outbox.push_frame(ServerMessage::Pong.frame());
+        outbox.discard_pet(lost);
+        let left: Vec<_> = outbox.take_ready(usize::MAX).iter().map(json).collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(
+            left.iter().all(|m| m["pet_id"] != lost.to_string()),
+            "{left:?}"
+        );
+        assert!(!outbox.is_overflowing());
+        assert!(outbox.is_empty());
+    }
+
+    #[test]
     fn too_many_alerts_or_frames_overflow() {
         let mut outbox = Outbox::default();
         for n in 0..MAX_PENDING_ALERTS {
@@ -315,19 +257,5 @@ mod tests {
         assert!(outbox.is_overflowing());
         outbox.take_ready(0);
         assert!(!outbox.is_overflowing());
-    }
-
-    #[test]
-    fn messages_match_the_live_protocol() {
-        let pong = json(&ServerMessage::Pong.frame());
-        assert_eq!(pong, serde_json::json!({ "type": "pong" }));
-        let error = ServerMessage::Error {
-            code: "bad_request",
-            message: "no".into(),
-        };
-        assert_eq!(
-            json(&error.frame()),
-            serde_json::json!({ "type": "error", "code": "bad_request", "message": "no" })
-        );
     }
 }

@@ -1,0 +1,127 @@
+//! Where events go: a pet's new state to the sessions watching it; a stored alert to every
+//! session of its recipients and to the share-link sessions of its pet.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix::{Context, Handler};
+
+use super::{LiveHub, SessionEvent};
+use crate::actors::events::{AlertStored, StateChanged};
+use crate::ids::UserId;
+
+impl Handler<StateChanged> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: StateChanged, _: &mut Context<Self>) {
+        let Some(watchers) = self.watchers.get(&msg.pet_id) else {
+            return;
+        };
+        let addrs = watchers
+            .iter()
+            .filter_map(|id| self.sessions.get(id)?.addr.as_ref());
+        for addr in addrs {
+            addr.do_send(SessionEvent::State {
+                pet_id: msg.pet_id,
+                state: Arc::clone(&msg.state),
+            });
+        }
+    }
+}
+
+impl Handler<AlertStored> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: AlertStored, _: &mut Context<Self>) {
+        // A user listed twice still gets each alert once per session.
+        let recipients: HashSet<UserId> = msg.recipients.into_iter().collect();
+        // Share sessions of the pet too: each cuts the alert to its link's scopes.
+        let sessions = recipients
+            .iter()
+            .filter_map(|user| self.sessions_of_user.get(user))
+            .chain(self.share_sessions_of_pet.get(&msg.alert.pet_id))
+            .flatten()
+            .filter_map(|id| self.sessions.get(id)?.addr.as_ref());
+        for addr in sessions {
+            addr.do_send(SessionEvent::Alert(Arc::clone(&msg.alert)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::super::testing::{some_alert, watch, Setup};
+    use super::super::{GetHubStats, SessionEvent, SharedLink};
+    use crate::actors::events::{Alert, AlertKind, AlertStored, LiveState, StateChanged};
+    use crate::ids::{PetId, UserId};
+
+    #[actix::test]
+    async fn alerts_reach_every_session_of_a_recipient_and_no_one_else() {
+        let setup = Setup::start();
+        let (owner, other) = (UserId::new(), UserId::new());
+        let (_, phone) = setup.session(owner).await;
+        let (_, web) = setup.session(owner).await;
+        let (_, stranger) = setup.session(other).await;
+        let alert = Alert {
+            id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+            kind: AlertKind::GeofenceExit,
+            at: 1,
+            details: serde_json::json!({}),
+            acknowledged_at: None,
+        };
+        setup.hub.do_send(AlertStored {
+            alert: Arc::new(alert),
+            recipients: vec![owner, owner],
+        });
+        setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(phone.events().await, 1);
+        assert_eq!(web.events().await, 1);
+        assert_eq!(stranger.events().await, 0);
+        assert!(matches!(
+            phone.seen.lock().unwrap()[0],
+            SessionEvent::Alert(_)
+        ));
+    }
+
+    #[actix::test]
+    async fn state_changes_reach_only_the_sessions_watching_the_pet() {
+        let setup = Setup::start();
+        let user = UserId::new();
+        let (watching, watcher) = setup.session(user).await;
+        let (_, idle) = setup.session(user).await;
+        let (pet, other_pet) = (PetId::new(), PetId::new());
+        setup.hub.do_send(watch(watching, pet));
+        for pet_id in [pet, other_pet] {
+            setup.hub.do_send(StateChanged {
+                pet_id,
+                state: Arc::new(LiveState::default()),
+            });
+        }
+        setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(watcher.events().await, 1);
+        assert_eq!(idle.events().await, 0);
+        let seen = watcher.seen.lock().unwrap();
+        assert!(matches!(&seen[0], SessionEvent::State { pet_id, .. } if *pet_id == pet));
+    }
+
+    #[actix::test]
+    async fn alerts_reach_the_share_sessions_of_their_pet_only() {
+        let setup = Setup::start();
+        let (pet, other_pet) = (PetId::new(), PetId::new());
+        let link = |pet_id| SharedLink {
+            link_id: Uuid::new_v4(),
+            pet_id,
+        };
+        let (_, viewer) = setup.share_session(link(pet)).await;
+        let (_, other) = setup.share_session(link(other_pet)).await;
+        setup.hub.do_send(some_alert(pet));
+        setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(viewer.events().await, 1);
+        assert_eq!(other.events().await, 0);
+    }
+}
