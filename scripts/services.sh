@@ -348,10 +348,13 @@ ensure_mosquitto() {
     fi
     rm -f "$dir/mosquitto.pid"
     cat >"$conf" <<EOF
-# Written by scripts/services.sh
+# Written by scripts/services.sh. Every limit is Mosquitto's default (the server speaks
+# MQTT 5 and sets its own Receive Maximum), but for the message size: the collar protocol's
+# largest message is a 640 KiB voice clip; anything over 1 MiB is refused at the broker
+# (the server dead-letters a message between its channel's limit and that as too_large).
 listener $MQTT_PORT $HOST
 allow_anonymous true
-max_queued_messages 100000
+message_size_limit 1048576
 persistence false
 pid_file $dir/mosquitto.pid
 log_dest file $dir/mosquitto.log
