@@ -5,14 +5,14 @@
 //! - `burst`: 50 collars publishing as fast as they can through a stock Mosquitto;
 //! - `postgres`: lookups and alerts while PostgreSQL is away;
 //! - `s3`: voice clips and telemetry while S3 is away;
-//! - `oversized`: a 1 MiB message among other collars' telemetry;
+//! - `hostile`: a 1 MiB message among other collars' telemetry, and topics no collar may use;
 //! - `mongo`: a 30 s MongoDB outage with a SIGTERM in it;
 //! - `crash`: `kill -9` during ingest of 20 000 samples, and an alert raised at SIGTERM.
 
 mod burst;
 mod crash;
+mod hostile;
 mod mongo;
-mod oversized;
 mod postgres;
 mod s3;
 

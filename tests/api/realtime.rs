@@ -11,6 +11,7 @@ mod alerts;
 mod commands;
 mod ingest;
 mod live;
+mod repairing;
 mod resilience;
 
 use mongodb::bson::{doc, Bson, Document};

@@ -141,3 +141,44 @@ async fn a_geofence_exit_while_postgres_is_down_is_stored_and_pushed_once_when_i
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_command_answer_that_arrives_while_postgres_is_down_is_recorded_when_it_returns() {
+    let base = pettysync::config::Settings::load().expect("settings load");
+    let (switch, _) = {
+        use secrecy::ExposeSecret;
+        TcpSwitch::in_front_of(base.database_url.expose_secret()).await
+    };
+    let app = spawn_app_with(|s| {
+        use secrecy::{ExposeSecret, SecretString};
+        s.database_url = SecretString::from(switch.route(s.database_url.expose_secret()));
+    })
+    .await;
+    let owner = app.register_someone().await;
+    let mut collar = TestCollar::paired(&app, &owner).await;
+    let path = format!("/v1/pets/{}/collar/commands", collar.pet_id);
+    let sent = app
+        .post(&path, owner.bearer(), &json!({"cmd": "find_me"}))
+        .await;
+    let id = string_at(&expect_json(sent, StatusCode::ACCEPTED).await, "/id");
+    let command = collar.link.next_command(SETTLE).await;
+    assert_eq!(command["id"], id.as_str());
+
+    switch.set(false);
+    let answer = json!({"v": 1, "id": id, "ok": true});
+    collar.link.send_raw("cmd/ack", answer.to_string()).await;
+    collar.link.flushed().await;
+    actix_web::rt::time::sleep(OUTAGE).await;
+    switch.set(true);
+
+    let path = format!("{path}/{id}");
+    poll_until("the answer recorded", SETTLE * 3, || async {
+        let command = expect_json(app.get(&path, owner.bearer()).await, StatusCode::OK).await;
+        if command["ok"] == true {
+            Ok(())
+        } else {
+            Err(command.to_string())
+        }
+    })
+    .await;
+}

@@ -3,10 +3,11 @@
 
 use pettysync::actors::events::{SocialEvent, SocialKind};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{payload, user_id, PushApp};
+use super::{battery, payload, user_id, PushApp};
+use crate::collar::SETTLE;
 use crate::helpers::{
     expect_field_error, expect_json, expect_problem, expect_status, string_at, unique_suffix,
 };
@@ -192,4 +193,60 @@ async fn notifications_are_the_callers_own_newest_first_and_paginated() {
         .get("/v1/notifications?limit=500", me.bearer())
         .await;
     expect_field_error(bad, "limit").await;
+}
+
+#[actix_web::test]
+async fn sixty_follow_toggles_neither_flood_the_victim_nor_silence_an_alert_push() {
+    let push = PushApp::start().await;
+    let owner = push.app.register_someone().await;
+    let troll = push.app.register_someone().await;
+    let phone = push.phone(&owner, "apns").await;
+    let collar = crate::collar::TestCollar::paired(&push.app, &owner).await;
+    let follow = format!("/v1/users/{}/follow", owner.id);
+    for _ in 0..61 {
+        expect_status(
+            push.app.post(&follow, troll.bearer(), &json!({})).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+        expect_status(
+            push.app.delete(&follow, troll.bearer()).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    }
+    // The social queue has taken every toggle: the count of follow notifications settles.
+    let follows =
+        crate::helpers::poll_until("the follow notifications to settle", SETTLE, || async {
+            let first = push.notifications(&owner, 1).await.len();
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+            let listed = push.notifications(&owner, 1).await;
+            if listed.len() == first {
+                Ok(listed)
+            } else {
+                Err(format!("{} then {}", first, listed.len()))
+            }
+        })
+        .await;
+    assert_eq!(
+        follows.len() as u64,
+        pettysync::actors::notifications::gate::SOCIAL_PER_ACTOR_PER_HOUR,
+        "one actor notifies one user a bounded number of times an hour"
+    );
+
+    battery(&collar, 1, &[10]).await;
+    let pushed = crate::helpers::poll_until("the alert's push", SETTLE * 2, || async {
+        let messages = push.published(&phone.endpoint_arn).await;
+        let alerts: Vec<Value> = messages
+            .into_iter()
+            .filter(|m| payload(m, "APNS")["kind"] == "battery_low")
+            .collect();
+        if alerts.is_empty() {
+            Err("not pushed yet".to_owned())
+        } else {
+            Ok(alerts)
+        }
+    })
+    .await;
+    assert_eq!(pushed.len(), 1);
 }

@@ -171,6 +171,32 @@ async fn watching_a_pet_switches_its_collar_to_live_mode_until_the_grace_after_t
     .await;
 }
 
+#[actix_web::test]
+async fn an_interval_the_owner_sets_is_kept_through_live_mode_and_returned_to_after_it() {
+    let app = spawn_app_with(|settings| settings.live_grace_s = 1).await;
+    let owner = app.register_someone().await;
+    let mut collar = TestCollar::paired(&app, &owner).await;
+    let pet_id = collar.pet_id.clone();
+    let mut socket = LiveSocket::open(&app, &owner).await;
+    socket.subscribe(&[&pet_id]).await;
+    assert_set_interval(&collar.link.next_command(SETTLE).await, 3);
+
+    // The owner asks for 10-minute reports while watching: the collar is told, then live
+    // mode is asserted again, since someone still watches.
+    let path = format!("/v1/pets/{pet_id}/collar/commands");
+    let body = json!({"cmd": "set_interval", "interval_s": 600});
+    let sent = app.post(&path, owner.bearer(), &body).await;
+    assert_eq!(sent.status(), reqwest::StatusCode::ACCEPTED);
+    assert_set_interval(&collar.link.next_command(SETTLE).await, 600);
+    assert_set_interval(&collar.link.next_command(SETTLE).await, 3);
+
+    // When the last watcher leaves, the collar returns to the interval the owner set.
+    socket
+        .send_json(&json!({"type": "unsubscribe", "pet_ids": [pet_id]}))
+        .await;
+    assert_set_interval(&collar.link.next_command(SETTLE).await, 600);
+}
+
 fn assert_set_interval(command: &Value, interval_s: u64) {
     assert_eq!(command["v"], 1, "{command}");
     assert_eq!(command["cmd"], "set_interval", "{command}");

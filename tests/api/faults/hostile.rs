@@ -1,12 +1,14 @@
-//! A message far over the protocol's limits among other collars' telemetry: the broker
-//! passes it (a stock Mosquitto has no message size limit), the server dead-letters it as
-//! `too_large` and the other collars' telemetry keeps flowing. One larger than the server's
-//! MQTT 5 Maximum Packet Size is discarded by the broker for the server, with the same
-//! result for everyone else.
+//! Hostile input at the broker. A message far over the protocol's limits among other
+//! collars' telemetry: the broker passes it (a stock Mosquitto has no message size limit),
+//! the server dead-letters it as `too_large` and the other collars' telemetry keeps flowing;
+//! one larger than the server's MQTT 5 Maximum Packet Size is discarded by the broker for
+//! the server, with the same result for everyone else. Messages on topics with an invalid
+//! serial are dropped and counted, never stored (they may be an attack).
 
 use mongodb::bson::doc;
 use serde_json::json;
 
+use super::Fleet;
 use crate::collar::{TestCollar, SETTLE};
 use crate::helpers::{poll_until, spawn_app};
 use crate::realtime::{documents, int_field, wait_for_samples};
@@ -71,4 +73,28 @@ async fn a_1_mib_message_is_a_too_large_dead_letter_and_other_collars_flow_on() 
         s.len() == 1
     })
     .await;
+}
+
+#[actix_web::test]
+async fn messages_on_topics_with_an_invalid_serial_are_dropped_not_stored() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let collar = TestCollar::paired(&app, &owner).await;
+    let fleet = Fleet::connect(&app).await;
+    let junk = json!({"v": 1, "seq": 1, "ts": crate::collar::now_ms(), "note": "x".repeat(2000)});
+    for serial in ["ab", "has.dots", &"x".repeat(65)] {
+        fleet.publish(serial, "telemetry", junk.to_string()).await;
+    }
+    // On the same connection after them: once it is stored, they were handled.
+    fleet
+        .publish(
+            &collar.serial,
+            "telemetry",
+            collar.reading(1, json!({})).to_string(),
+        )
+        .await;
+    let db = app.mongo().await;
+    wait_for_samples(&db, &collar.serial, "the valid sample", |s| s.len() == 1).await;
+    let letters = documents(&db, "dead_letters", doc! {}).await;
+    assert!(letters.is_empty(), "nothing stored for them: {letters:?}");
 }
