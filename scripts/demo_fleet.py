@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sets up the demo fleet against a running server, idempotently: a demo owner, one pet per
-simulated collar, each collar provisioned and paired. Pairing codes are shown only once,
-so they are kept in the services' state folder.
+simulated collar, each collar provisioned and paired. Pairing codes are shown only once
+(at provisioning, then the next one at each pairing), so they are kept in the services'
+state folder.
 
 Usage: demo_fleet.py BASE_URL ADMIN_TOKEN COLLARS STATE_FILE
 """
@@ -69,6 +70,11 @@ def main():
                             {"serial": serial, "pairing_code": codes[serial]})
         if status != 200:
             print(f"demo_fleet: pairing {serial} failed: {status} {body}", file=sys.stderr)
+            continue
+        # Pairing spends the code; the collar's next one is shown once, here.
+        codes[serial] = body["pairing_code"]
+        with open(state_file, "w") as f:
+            json.dump(codes, f)
     print(f"demo_fleet: sign in as {EMAIL} / {PASSWORD} to see {collars} pets", file=sys.stderr)
 
 
