@@ -25,9 +25,15 @@ use mongodb::bson::{doc, Document};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use uuid::Uuid;
 
-use crate::collar::SETTLE;
-use crate::helpers::{poll_until, TestApp};
-use crate::realtime::{documents, int_field};
+use pettysync::config::Settings;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::collar::{TestCollar, SETTLE};
+use crate::fixtures::switch::TcpSwitch;
+use crate::helpers::{expect_json, poll_until, string_at, TestApp, TestUser};
+use crate::realtime::{documents, int_field, park, wait_for_state, PARK_CENTRE};
 
 /// One MQTT connection publishing for many collars (the server does not care which
 /// connection a collar's topic comes from), so a test can drive hundreds of collars cheaply.
@@ -165,5 +171,37 @@ pub async fn wait_for_outbox(db: &mongodb::Database, count: usize) {
             }
         },
     )
+    .await;
+}
+
+/// A switch in front of the test environment's PostgreSQL.
+pub async fn postgres_switch() -> TcpSwitch {
+    let base = Settings::load().expect("the test environment's settings load");
+    TcpSwitch::in_front_of(base.database_url.expose_secret())
+        .await
+        .0
+}
+
+impl TcpSwitch {
+    /// Points a server's PostgreSQL at this switch (which fronts PostgreSQL).
+    pub fn route_postgres(&self, settings: &mut Settings) {
+        let routed = self.route(settings.database_url.expose_secret());
+        settings.database_url = SecretString::from(routed);
+    }
+}
+
+/// Gives the collar's pet a safe zone (a park) and puts the pet inside it.
+pub async fn inside_the_park(app: &TestApp, owner: &TestUser, collar: &TestCollar) {
+    let fence = json!({"name": "Park", "kind": "safe", "geometry": park()});
+    let path = format!("/v1/pets/{}/geofences", collar.pet_id);
+    let created = app.post(&path, owner.bearer(), &fence).await;
+    let fence_id = string_at(&expect_json(created, StatusCode::CREATED).await, "/id");
+    let (lat, lon) = PARK_CENTRE;
+    collar
+        .publish_sample(&collar.sample(1, lat, lon, 5.0, json!({})))
+        .await;
+    wait_for_state(app, owner, &collar.pet_id, "inside the park", |state| {
+        state["geofences"]["inside"] == json!([fence_id])
+    })
     .await;
 }

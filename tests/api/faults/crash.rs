@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use pettysync::config::Settings;
 use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{stored_pairs, wait_for_all_stored, wait_for_outbox, Fleet};
+use super::{
+    inside_the_park, postgres_switch, stored_pairs, wait_for_all_stored, wait_for_outbox, Fleet,
+};
 use crate::collar::{now_ms, TestCollar, QUIET, SETTLE};
 use crate::fixtures::process::{env_of, run_ok, ServerProcess};
-use crate::fixtures::switch::TcpSwitch;
 use crate::helpers::{
     expect_json, mongo_database, poll_until, string_at, unique_serial, Isolation,
 };
 use crate::notifications::{PushApp, PushPlatforms};
-use crate::realtime::{park, wait_for_state, PARK_CENTRE};
+use crate::realtime::PARK_CENTRE;
 
 const COLLARS: usize = 200;
 const PAIRED: usize = 20;
@@ -117,11 +118,11 @@ async fn kill_9_during_ingest_of_20_000_samples_loses_none_and_repeats_no_alert(
 #[actix_web::test]
 async fn an_alert_raised_just_before_sigterm_is_stored_and_pushed_once_after_the_restart() {
     let base = Settings::load().expect("settings load");
-    let (switch, _) = TcpSwitch::in_front_of(base.database_url.expose_secret()).await;
+    let switch = postgres_switch().await;
     let platforms = PushPlatforms::create().await;
     let isolation = Isolation::new();
     let settings = isolation.settings(|s| {
-        s.database_url = SecretString::from(switch.route(s.database_url.expose_secret()));
+        switch.route_postgres(s);
         s.drain_timeout_s = 3;
         platforms.configure(s);
     });
@@ -133,23 +134,8 @@ async fn an_alert_raised_just_before_sigterm_is_stored_and_pushed_once_after_the
     let owner = app.register_someone().await;
     let collar = TestCollar::paired(app, &owner).await;
     let phone = push.phone(&owner, "fcm").await;
-    let fence = json!({"name": "Park", "kind": "safe", "geometry": park()});
-    let created = app
-        .post(
-            &format!("/v1/pets/{}/geofences", collar.pet_id),
-            owner.bearer(),
-            &fence,
-        )
-        .await;
-    let fence_id = string_at(&expect_json(created, StatusCode::CREATED).await, "/id");
-    let (lat, lon) = PARK_CENTRE;
-    collar
-        .publish_sample(&collar.sample(1, lat, lon, 5.0, json!({})))
-        .await;
-    wait_for_state(app, &owner, &collar.pet_id, "inside the park", |state| {
-        state["geofences"]["inside"] == json!([fence_id])
-    })
-    .await;
+    inside_the_park(app, &owner, &collar).await;
+    let (lat, _) = PARK_CENTRE;
 
     // PostgreSQL away: the exit can only be stored in the outbox before the stop.
     switch.set(false);

@@ -7,12 +7,13 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{outbox, wait_for_all_stored, wait_for_outbox, Fleet};
+use super::{
+    inside_the_park, outbox, postgres_switch, wait_for_all_stored, wait_for_outbox, Fleet,
+};
 use crate::collar::{TestCollar, QUIET, SETTLE};
-use crate::fixtures::switch::TcpSwitch;
 use crate::helpers::{expect_json, poll_until, spawn_app_with, string_at, unique_serial};
 use crate::notifications::PushApp;
-use crate::realtime::{park, wait_for_state, PARK_CENTRE};
+use crate::realtime::PARK_CENTRE;
 
 /// Longer than the server's wait for a PostgreSQL connection (3 s): every message that
 /// arrives during the outage has had its lookup fail by the end of it.
@@ -20,16 +21,8 @@ const OUTAGE: Duration = Duration::from_secs(6);
 
 #[actix_web::test]
 async fn messages_of_collars_not_yet_running_wait_out_a_postgres_outage_and_are_stored_once() {
-    let base = pettysync::config::Settings::load().expect("settings load");
-    let (switch, _) = {
-        use secrecy::ExposeSecret;
-        TcpSwitch::in_front_of(base.database_url.expose_secret()).await
-    };
-    let app = spawn_app_with(|s| {
-        use secrecy::{ExposeSecret, SecretString};
-        s.database_url = SecretString::from(switch.route(s.database_url.expose_secret()));
-    })
-    .await;
+    let switch = postgres_switch().await;
+    let app = spawn_app_with(|s| switch.route_postgres(s)).await;
     let serials: Vec<String> = (0..5).map(|_| unique_serial()).collect();
     for serial in &serials {
         app.provision_collar(serial).await;
@@ -55,37 +48,14 @@ async fn messages_of_collars_not_yet_running_wait_out_a_postgres_outage_and_are_
 
 #[actix_web::test]
 async fn a_geofence_exit_while_postgres_is_down_is_stored_and_pushed_once_when_it_returns() {
-    let base = pettysync::config::Settings::load().expect("settings load");
-    let (switch, _) = {
-        use secrecy::ExposeSecret;
-        TcpSwitch::in_front_of(base.database_url.expose_secret()).await
-    };
-    let push = PushApp::start_with(|s| {
-        use secrecy::{ExposeSecret, SecretString};
-        s.database_url = SecretString::from(switch.route(s.database_url.expose_secret()));
-    })
-    .await;
+    let switch = postgres_switch().await;
+    let push = PushApp::start_with(|s| switch.route_postgres(s)).await;
     let app = &push.app;
     let owner = app.register_someone().await;
     let collar = TestCollar::paired(app, &owner).await;
     let phone = push.phone(&owner, "apns").await;
-    let fence = json!({"name": "Park", "kind": "safe", "geometry": park()});
-    let created = app
-        .post(
-            &format!("/v1/pets/{}/geofences", collar.pet_id),
-            owner.bearer(),
-            &fence,
-        )
-        .await;
-    let fence_id = string_at(&expect_json(created, StatusCode::CREATED).await, "/id");
-    let (lat, lon) = PARK_CENTRE;
-    collar
-        .publish_sample(&collar.sample(1, lat, lon, 5.0, json!({})))
-        .await;
-    wait_for_state(app, &owner, &collar.pet_id, "inside the park", |state| {
-        state["geofences"]["inside"] == json!([fence_id])
-    })
-    .await;
+    inside_the_park(app, &owner, &collar).await;
+    let (lat, _) = PARK_CENTRE;
 
     switch.set(false);
     for seq in 2..=3 {
@@ -144,16 +114,8 @@ async fn a_geofence_exit_while_postgres_is_down_is_stored_and_pushed_once_when_i
 
 #[actix_web::test]
 async fn a_command_answer_that_arrives_while_postgres_is_down_is_recorded_when_it_returns() {
-    let base = pettysync::config::Settings::load().expect("settings load");
-    let (switch, _) = {
-        use secrecy::ExposeSecret;
-        TcpSwitch::in_front_of(base.database_url.expose_secret()).await
-    };
-    let app = spawn_app_with(|s| {
-        use secrecy::{ExposeSecret, SecretString};
-        s.database_url = SecretString::from(switch.route(s.database_url.expose_secret()));
-    })
-    .await;
+    let switch = postgres_switch().await;
+    let app = spawn_app_with(|s| switch.route_postgres(s)).await;
     let owner = app.register_someone().await;
     let mut collar = TestCollar::paired(&app, &owner).await;
     let path = format!("/v1/pets/{}/collar/commands", collar.pet_id);
