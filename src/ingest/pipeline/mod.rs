@@ -13,28 +13,25 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use mongodb::bson::{doc, Binary, DateTime as BsonDateTime, Document};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+mod handoff;
+
 use super::commands::Commands;
-use super::decode::{self, Channel, Decoded, Rejection};
+use super::decode::{self, Channel, Rejection};
 use super::mqtt::{AckToken, Acker, Inbound};
 use super::parking::{Parked, Pending};
-use super::side::{SideTasks, StoreError};
+use super::side::SideTasks;
 use super::voice::VoiceStore;
-use crate::actors::collar::{Applied, CollarActor, PetAt, StatusReport, Telemetry};
-use crate::actors::persistence::{
-    Append, Buffered, PersistenceSupervisor, SampleRecord, MAX_BUFFERED,
-};
+use crate::actors::collar::CollarActor;
+use crate::actors::persistence::PersistenceSupervisor;
 use crate::actors::registry::{CollarRegistry, Resolve};
 
 /// Unknown serials remembered, so a flood of them costs no database lookups.
 const UNKNOWN_CACHE_MAX: usize = 10_000;
 /// How long an unknown serial is remembered (a collar provisioned meanwhile is found after).
 const UNKNOWN_TTL: Duration = Duration::from_secs(30);
-/// How often ingest looks again while persistence is over its buffer limit.
-const BACKPRESSURE_POLL: Duration = Duration::from_millis(5);
 /// Largest part of a dead letter's payload kept (a `too_large` message is cut to this).
 const DEAD_LETTER_RAW_BYTES: usize = 64 * 1024;
 
@@ -184,133 +181,6 @@ impl Pipeline {
         self.parked.retry_done();
     }
 
-    /// Decodes a message of a known collar and hands its parts on. Gives the message back
-    /// when its collar actor stopped meanwhile (it is parked and tried again).
-    async fn process(
-        &mut self,
-        pending: Pending,
-        serial: &str,
-        actor: &Addr<CollarActor>,
-    ) -> Result<(), Pending> {
-        let decoded = decode::decode(
-            pending.channel,
-            &pending.inbound.publish.payload,
-            pending.received_at,
-        );
-        let ack = AckToken::of(&pending.inbound.publish);
-        match decoded {
-            Err(rejection) => {
-                let doc = dead_letter_doc(&pending, serial, &rejection);
-                count_rejection(&rejection);
-                self.persist(Append {
-                    dead_letters: vec![doc],
-                    ack: Some(ack),
-                    ..Append::default()
-                })
-                .await;
-            }
-            Ok(Decoded::Telemetry(entries)) => {
-                let mut samples = Vec::with_capacity(entries.len());
-                let mut dead_letters = Vec::new();
-                for entry in entries {
-                    match entry {
-                        Ok(sample) => samples.push(sample),
-                        Err(rejection) => {
-                            count_rejection(&rejection);
-                            dead_letters.push(dead_letter_doc(&pending, serial, &rejection));
-                        }
-                    }
-                }
-                let applied = if samples.is_empty() {
-                    Applied::default()
-                } else {
-                    let message = Telemetry {
-                        samples: samples.clone(),
-                    };
-                    match self.tell(serial, actor, message).await {
-                        Some(applied) => applied,
-                        None => return Err(pending),
-                    }
-                };
-                let records = samples
-                    .iter()
-                    .zip(&applied.pets)
-                    .map(|(sample, pet)| {
-                        SampleRecord::new(serial, *pet, sample, pending.received_at)
-                    })
-                    .collect();
-                self.persist(Append {
-                    samples: records,
-                    dead_letters,
-                    alerts: applied.alerts,
-                    snapshot: applied.snapshot,
-                    ack: Some(ack),
-                })
-                .await;
-            }
-            Ok(Decoded::Status(status)) => {
-                let report = StatusReport {
-                    online: status.online,
-                };
-                let Some(applied) = self.tell(serial, actor, report).await else {
-                    return Err(pending);
-                };
-                self.persist(Append {
-                    alerts: applied.alerts,
-                    snapshot: applied.snapshot,
-                    ack: Some(ack),
-                    ..Append::default()
-                })
-                .await;
-            }
-            Ok(Decoded::CmdAck(answer)) => {
-                let (commands, serial) = (self.commands.clone(), serial.to_owned());
-                let store = move || {
-                    let (commands, serial, answer) =
-                        (commands.clone(), serial.clone(), answer.clone());
-                    async move {
-                        commands
-                            .record_ack(&serial, &answer.id, answer.ok, answer.error.as_deref())
-                            .await
-                            .map_err(StoreError::Transient)
-                    }
-                };
-                self.side.run("cmd_ack", ack, pending.inbound, store).await;
-            }
-            Ok(Decoded::Voice(clip)) => {
-                let Some(pet) = self.tell(serial, actor, PetAt { ts_ms: clip.ts_ms }).await else {
-                    return Err(pending);
-                };
-                let (voice, serial) = (self.voice.clone(), serial.to_owned());
-                let clip = std::sync::Arc::new(clip);
-                let store = move || {
-                    let (voice, serial, clip) = (voice.clone(), serial.clone(), clip.clone());
-                    async move { voice.store(&serial, pet, &clip).await }
-                };
-                self.side.run("voice", ack, pending.inbound, store).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Hands a message to persistence, waiting while it is over its buffer limit (or
-    /// until shutdown, which leaves the rest to the broker).
-    async fn persist(&mut self, append: Append) {
-        // The mailbox only closes at shutdown: then what was not handed over is not
-        // acknowledged, and the broker redelivers it.
-        let Ok(mut buffered) = self.persistence.send(append).await else {
-            return;
-        };
-        while buffered >= MAX_BUFFERED && !self.stopping() {
-            metrics::counter!("pettysync_ingest_backpressure_total").increment(1);
-            tokio::time::sleep(BACKPRESSURE_POLL).await;
-            let Ok(now) = self.persistence.send(Buffered).await else {
-                return;
-            };
-            buffered = now;
-        }
-    }
-
     /// The running actor of a provisioned collar, started if needed.
     async fn lookup(&mut self, serial: &str) -> Lookup {
         if let Some(addr) = self.actors.get(serial).filter(|a| a.connected()) {
@@ -403,29 +273,4 @@ fn channel_label(channel: Channel) -> &'static str {
         Channel::Status => "status",
         Channel::CmdAck => "cmd_ack",
     }
-}
-
-fn count_rejection(rejection: &Rejection) {
-    metrics::counter!("pettysync_dead_letters_total", "reason" => rejection.reason.as_str())
-        .increment(1);
-}
-
-/// A dead letter: the raw bytes (cut to [`DEAD_LETTER_RAW_BYTES`], with the full size),
-/// topic, reason and time received.
-fn dead_letter_doc(pending: &Pending, serial: &str, rejection: &Rejection) -> Document {
-    let publish = &pending.inbound.publish;
-    let kept = publish.payload.len().min(DEAD_LETTER_RAW_BYTES);
-    let mut doc = doc! {
-        "topic": pending.inbound.topic().unwrap_or_default(),
-        "serial": serial,
-        "reason": rejection.reason.as_str(),
-        "detail": rejection.detail.as_str(),
-        "raw": Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: publish.payload[..kept].to_vec() },
-        "size": publish.payload.len() as i64,
-        "received_at": BsonDateTime::from_millis(pending.received_at),
-    };
-    if let Some(index) = rejection.index {
-        doc.insert("index", index as i64);
-    }
-    doc
 }
