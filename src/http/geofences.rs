@@ -111,11 +111,9 @@ async fn fence_access(
 /// Adds a fence to the pet (owner or family). A pet with 50 fences already gets 409
 /// `too_many_geofences`: the request is valid, but the pet's
 /// current fences refuse it (after a delete the same request succeeds).
-#[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", request_body = CreateFence, security(("bearer" = [])),
-    responses((status = 201, body = FenceView), (status = 400, body = crate::http::error::Problem),
-        (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
-        (status = 409, description = "the pet has 50 geofences already", body = crate::http::error::Problem),
-        (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CreateFence, security(("bearer" = [])),
+    responses((status = 201, body = FenceView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound,
+        (status = 409, description = "`too_many_geofences`: the pet has 50 geofences already", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/geofences")]
 async fn create_fence(
     pg: web::Data<PgPool>,
@@ -140,10 +138,8 @@ async fn create_fence(
 }
 
 /// The pet's fences.
-#[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<FenceView>), (status = 401, body = crate::http::error::Problem),
-        (status = 404, body = crate::http::error::Problem),
-        (status = 422, description = "a bad limit or cursor", body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<FenceView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/geofences")]
 async fn list_fences(
     pg: web::Data<PgPool>,
@@ -160,8 +156,8 @@ async fn list_fences(
 }
 
 /// Changes a fence (owner or family).
-#[utoipa::path(patch, path = "/v1/geofences/{id}", tag = "geofences", request_body = PatchFence, security(("bearer" = [])),
-    responses((status = 200, body = FenceView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(patch, path = "/v1/geofences/{id}", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The geofence's id.")), request_body = PatchFence, security(("bearer" = [])),
+    responses((status = 200, body = FenceView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound))]
 #[patch("/v1/geofences/{id}")]
 async fn patch_fence(
     pg: web::Data<PgPool>,
@@ -186,8 +182,8 @@ async fn patch_fence(
 }
 
 /// Deletes a fence (owner or family).
-#[utoipa::path(delete, path = "/v1/geofences/{id}", tag = "geofences", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/geofences/{id}", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The geofence's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/geofences/{id}")]
 async fn delete_fence(
     pg: web::Data<PgPool>,

@@ -68,7 +68,7 @@ pub struct ConnectQuery {
 
 /// Issues a WebSocket ticket: single use, valid 60 s.
 #[utoipa::path(post, path = "/v1/ws/tickets", tag = "live", security(("bearer" = [])), responses(
-    (status = 201, body = WsTicket), (status = 401, body = crate::http::error::Problem)))]
+    (status = 201, body = WsTicket), crate::http::error::doc::Authenticated))]
 #[post("/v1/ws/tickets")]
 async fn create_ticket(
     redis: web::Data<Redis>,
@@ -88,9 +88,8 @@ async fn create_ticket(
 /// before the upgrade: without valid ones the answer is 401, never a socket.
 #[utoipa::path(get, path = "/v1/ws", tag = "live", params(ConnectQuery),
     security(("bearer" = []), ()), responses(
-    (status = 101, description = "switched to the live protocol"),
-    (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 401, body = crate::http::error::Problem)))]
+    (status = 101, description = "switched to the live protocol"), crate::http::error::doc::Authenticated, crate::http::error::doc::Query,
+    (status = 400, description = "`malformed_request`: not a WebSocket handshake", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/ws")]
 async fn connect(
     req: HttpRequest,

@@ -181,7 +181,8 @@ fn validate_profile(p: &pets::PetProfile) -> Result<(), ApiError> {
 
 /// Adds a pet owned by the caller.
 #[utoipa::path(post, path = "/v1/pets", tag = "pets", request_body = CreatePet, security(("bearer" = [])),
-    responses((status = 201, body = PetView), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = PetView),
+        crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody))]
 #[post("/v1/pets")]
 async fn create_pet(
     pg: web::Data<PgPool>,
@@ -195,7 +196,7 @@ async fn create_pet(
 
 /// The pets the caller owns or is a member of.
 #[utoipa::path(get, path = "/v1/pets", tag = "pets", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<PetView>)))]
+    responses((status = 200, body = Paged<PetView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query))]
 #[get("/v1/pets")]
 async fn list_pets(
     pg: web::Data<PgPool>,
@@ -209,8 +210,8 @@ async fn list_pets(
 }
 
 /// One pet.
-#[utoipa::path(get, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 200, body = PetView), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 200, body = PetView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}")]
 async fn get_pet(
     pg: web::Data<PgPool>,
@@ -224,8 +225,8 @@ async fn get_pet(
 }
 
 /// Changes the profile (owner only).
-#[utoipa::path(patch, path = "/v1/pets/{id}", tag = "pets", request_body = PatchPet, security(("bearer" = [])),
-    responses((status = 200, body = PetView), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(patch, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = PatchPet, security(("bearer" = [])),
+    responses((status = 200, body = PetView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound))]
 #[patch("/v1/pets/{id}")]
 async fn patch_pet(
     pg: web::Data<PgPool>,
@@ -261,8 +262,8 @@ async fn patch_pet(
 }
 
 /// Deletes the pet with its members and fences; its collar becomes free (owner only).
-#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound))]
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,
@@ -314,8 +315,10 @@ impl From<pets::MemberRow> for MemberView {
 }
 
 /// Gives another account the `family` role on the pet (owner only).
-#[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", request_body = AddMember, security(("bearer" = [])),
-    responses((status = 201, body = MemberView), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = AddMember, security(("bearer" = [])),
+    responses((status = 201, body = MemberView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound,
+        (status = 409, description = "`already_member`: this account is a member already", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a bad role, an email of no account, or the owner's own", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/members")]
 async fn add_member(
     pg: web::Data<PgPool>,
@@ -344,8 +347,8 @@ async fn add_member(
 }
 
 /// The pet's family members.
-#[utoipa::path(get, path = "/v1/pets/{id}/members", tag = "pets", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<MemberView>), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/members", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<MemberView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/members")]
 async fn list_members(
     pg: web::Data<PgPool>,
@@ -362,8 +365,10 @@ async fn list_members(
 }
 
 /// Removes a member: the owner may remove anyone, a member only themselves.
-#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets",
+    params(("id" = uuid::Uuid, Path, description = "The pet's id."), ("user_id" = uuid::Uuid, Path, description = "The member's user id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound,
+        (status = 422, description = "`validation_failed`: the owner is not a member and cannot be removed", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[delete("/v1/pets/{id}/members/{user_id}")]
 async fn remove_member(
     pg: web::Data<PgPool>,

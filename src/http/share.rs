@@ -179,9 +179,9 @@ impl LinkRequest {
 }
 
 /// Creates a share link of the pet (owner or family). The token is in this answer only.
-#[utoipa::path(post, path = "/v1/pets/{id}/share-links", tag = "share", request_body = CreateShareLink,
+#[utoipa::path(post, path = "/v1/pets/{id}/share-links", tag = "share", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CreateShareLink,
     security(("bearer" = [])), responses((status = 201, body = CreatedShareLink),
-    (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound))]
 #[post("/v1/pets/{id}/share-links")]
 async fn create_link(
     pg: web::Data<PgPool>,
@@ -218,9 +218,9 @@ async fn create_link(
 }
 
 /// The pet's share links, oldest first, revoked and expired ones included (owner or family).
-#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share", params(PageQuery),
+#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery),
     security(("bearer" = [])), responses((status = 200, body = Paged<ShareLinkView>),
-    (status = 404, body = crate::http::error::Problem)))]
+    crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/share-links")]
 async fn list_links(
     pg: web::Data<PgPool>,
@@ -239,8 +239,8 @@ async fn list_links(
 
 /// Revokes a share link (owner or family of its pet): its open viewers get `revoked` and
 /// are closed at once. Revoking it again changes nothing.
-#[utoipa::path(delete, path = "/v1/share-links/{id}", tag = "share", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/share-links/{id}", tag = "share", params(("id" = uuid::Uuid, Path, description = "The share link's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/share-links/{id}")]
 async fn revoke_link(
     pg: web::Data<PgPool>,
@@ -267,9 +267,9 @@ async fn revoke_link(
 }
 
 /// The pet as the link shows it (public; the token is the credential).
-#[utoipa::path(get, path = "/v1/share/{token}", tag = "share", responses(
-    (status = 200, body = SharedView), (status = 404, body = crate::http::error::Problem),
-    (status = 429, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/share/{token}", operation_id = "view_share", tag = "share", params(("token" = String, Path, description = "The share link's token, as in its URL.")), responses(
+    (status = 200, body = SharedView), crate::http::error::doc::Public, crate::http::error::doc::RateLimited,
+    (status = 404, description = "`not_found`: the token is unknown, revoked or expired (one answer for all three)", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/share/{token}")]
 async fn view(
     req: HttpRequest,
@@ -301,10 +301,10 @@ async fn view(
 
 /// Opens the live protocol's WebSocket for a share link: subscribed to its pet from the
 /// start. A bad token gets the same 404 as `GET /v1/share/{token}`, before any upgrade.
-#[utoipa::path(get, path = "/v1/share/{token}/ws", tag = "share", responses(
-    (status = 101, description = "switched to the live protocol"),
-    (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 404, body = crate::http::error::Problem), (status = 429, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/share/{token}/ws", operation_id = "connect_share", tag = "share", params(("token" = String, Path, description = "The share link's token, as in its URL.")), responses(
+    (status = 101, description = "switched to the live protocol"), crate::http::error::doc::Public, crate::http::error::doc::RateLimited,
+    (status = 400, description = "`malformed_request`: not a WebSocket handshake", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`: the token is unknown, revoked or expired (one answer for all three)", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/share/{token}/ws")]
 #[allow(clippy::too_many_arguments)]
 async fn connect(

@@ -43,8 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The pet's live state (the live protocol's `state` object).
-#[utoipa::path(get, path = "/v1/pets/{id}/state", tag = "live", security(("bearer" = [])),
-    responses((status = 200, body = LiveState), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/state", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 200, body = LiveState), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/state")]
 async fn state(
     pg: web::Data<PgPool>,
@@ -62,12 +62,16 @@ async fn state(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrackQuery {
-    /// Epoch ms; default 24 h before `to`.
+    /// Epoch ms; default 24 h before `to`; not after `to`.
+    #[param(value_type = i64, required = false)]
     pub from: Option<i64>,
     /// Epoch ms; default now.
+    #[param(value_type = i64, required = false)]
     pub to: Option<i64>,
-    /// At most this many points (default 1000, at most 10 000).
+    /// At most this many points (default 1000, 2 to 10 000).
+    #[param(value_type = u32, required = false, minimum = 2, maximum = 10_000)]
     pub max_points: Option<u32>,
 }
 
@@ -85,8 +89,8 @@ pub struct Track {
 }
 
 /// Location history, oldest first, each stored sample once, evenly downsampled.
-#[utoipa::path(get, path = "/v1/pets/{id}/track", tag = "live", params(TrackQuery), security(("bearer" = [])),
-    responses((status = 200, body = Track), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/track", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id."), TrackQuery), security(("bearer" = [])),
+    responses((status = 200, body = Track), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/track")]
 async fn track(
     pg: web::Data<PgPool>,
@@ -177,8 +181,8 @@ fn downsample<T>(points: Vec<T>, max: usize) -> Vec<T> {
 }
 
 /// The pet's alerts, newest first.
-#[utoipa::path(get, path = "/v1/pets/{id}/alerts", tag = "live", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<Alert>), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/alerts", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<Alert>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/alerts")]
 async fn list_alerts(
     pg: web::Data<PgPool>,
@@ -202,8 +206,8 @@ async fn list_alerts(
 }
 
 /// Marks an alert seen (owner or family of its pet).
-#[utoipa::path(post, path = "/v1/alerts/{id}/ack", tag = "live", security(("bearer" = [])),
-    responses((status = 200, body = Alert), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/alerts/{id}/ack", tag = "live", params(("id" = uuid::Uuid, Path, description = "The alert's id.")), security(("bearer" = [])),
+    responses((status = 200, body = Alert), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[post("/v1/alerts/{id}/ack")]
 async fn ack_alert(
     pg: web::Data<PgPool>,
@@ -252,8 +256,9 @@ fn as_opt_millis<S: serde::Serializer>(
 
 /// Sends a command to the pet's collar: `{"cmd":"find_me"}`, `{"cmd":"lost_mode","on":true}`
 /// or `{"cmd":"set_interval","interval_s":60}` (owner or family).
-#[utoipa::path(post, path = "/v1/pets/{id}/collar/commands", tag = "collars", request_body = CollarCommand, security(("bearer" = [])),
-    responses((status = 202, body = CommandView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/collar/commands", tag = "collars", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CollarCommand, security(("bearer" = [])),
+    responses((status = 202, body = CommandView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody,
+        (status = 404, description = "`not_found`: no such pet, or it wears no collar", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/collar/commands")]
 async fn send_command(
     pg: web::Data<PgPool>,
@@ -294,8 +299,9 @@ async fn send_command(
 }
 
 /// One command and the collar's answer, if any yet.
-#[utoipa::path(get, path = "/v1/pets/{id}/collar/commands/{command_id}", tag = "collars", security(("bearer" = [])),
-    responses((status = 200, body = CommandView), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/collar/commands/{command_id}", tag = "collars",
+    params(("id" = uuid::Uuid, Path, description = "The pet's id."), ("command_id" = uuid::Uuid, Path, description = "The command's id.")), security(("bearer" = [])),
+    responses((status = 200, body = CommandView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/collar/commands/{command_id}")]
 async fn get_command(
     pg: web::Data<PgPool>,
