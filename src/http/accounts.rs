@@ -39,13 +39,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
+    /// 1 to 80 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
     pub display_name: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub email: String,
     pub password: String,
 }

@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ProvisionRequest {
+    /// 4 to 64 characters of `A-Z a-z 0-9 - _`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
     pub serial: String,
 }
 

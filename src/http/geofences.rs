@@ -6,7 +6,13 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::actors::registry::PetChanged;
-use crate::geofence::{FenceGeometry, FenceKind, MAX_NAME_CHARS};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+
+use crate::geofence::{
+    FenceGeometry, FenceKind, MAX_NAME_CHARS, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M,
+};
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
@@ -30,20 +36,73 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateFence {
+    /// 1 to 100 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub kind: FenceKind,
-    /// A GeoJSON `Polygon`, or `{"type":"Circle","center":[lon,lat],"radius_m":r}`.
-    #[schema(value_type = Object)]
+    /// A GeoJSON `Polygon` (closed rings that do not cross themselves, at most 1000 positions
+    /// in all), or `{"type":"Circle","center":[lon,lat],"radius_m":r}`.
+    #[schema(schema_with = geometry)]
     pub geometry: serde_json::Value,
 }
 
 /// Any subset of a fence's fields.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatchFence {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     pub kind: Option<FenceKind>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = geometry_or_null)]
     pub geometry: Option<serde_json::Value>,
+}
+
+/// The shapes [`FenceGeometry::parse`] reads, as far as a schema can tell them: a ring's
+/// closure, self-intersection and area are checked by the server alone.
+fn geometry() -> Schema {
+    Schema::OneOf(geometry_schema().build())
+}
+
+fn geometry_or_null() -> Schema {
+    let null = ObjectBuilder::new().schema_type(Type::Null);
+    Schema::OneOf(geometry_schema().item(null).build())
+}
+
+fn geometry_schema() -> OneOfBuilder {
+    let number = |min: f64, max: f64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    let position = || {
+        ArrayBuilder::new()
+            .prefix_items([number(-180.0, 180.0).build(), number(-90.0, 90.0).build()])
+            .items(ArrayItems::False)
+            .min_items(Some(2))
+            .description(Some("[lon, lat] (WGS 84)"))
+    };
+    let ring = ArrayBuilder::new()
+        .items(position())
+        .min_items(Some(4))
+        .max_items(Some(MAX_VERTICES))
+        .description(Some("closed: the last position repeats the first"));
+    let rings = ArrayBuilder::new()
+        .items(ring)
+        .min_items(Some(1))
+        .description(Some("the outer ring, then any holes"));
+    let polygon = ObjectBuilder::new()
+        .property("type", crate::http::docs::one_of(&["Polygon"]))
+        .property("coordinates", rings)
+        .required("type")
+        .required("coordinates");
+    let circle = ObjectBuilder::new()
+        .property("type", crate::http::docs::one_of(&["Circle"]))
+        .property("center", position())
+        .property("radius_m", number(MIN_RADIUS_M, MAX_RADIUS_M))
+        .required("type")
+        .required("center")
+        .required("radius_m");
+    OneOfBuilder::new().item(polygon).item(circle)
 }
 
 /// A geofence as the API shows it.

@@ -33,7 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct RegisterDevice {
     /// `apns` or `fcm`.
     pub platform: Platform,
-    /// The token the phone's push service gave the app (1 to 4096 characters).
+    /// The token the phone's push service gave the app (1 to 4096 characters, no control
+    /// characters; surrounding whitespace is dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub token: String,
 }
 

@@ -34,39 +34,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreatePet {
+    /// 1 to 100 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// `dog`, `cat` or `other`.
+    #[schema(schema_with = species)]
     pub species: String,
+    #[schema(max_length = 100)]
     pub breed: Option<String>,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, not in the future.
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<NaiveDate>,
+    #[schema(exclusive_minimum = 0, maximum = 200)]
     pub weight_kg: Option<f64>,
     /// Heart-rate band (beats per minute) for alerts; absent uses the species default.
+    #[schema(minimum = 1, maximum = 400)]
     pub hr_min: Option<i32>,
+    /// More than `hr_min`.
+    #[schema(minimum = 1, maximum = 400)]
     pub hr_max: Option<i32>,
+}
+
+fn species() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&SPECIES)
 }
 
 /// Any subset of the profile; `null` clears an optional field.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatchPet {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(schema_with = species_or_null)]
     pub species: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub breed: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 200)]
     pub weight_kg: Option<Option<f64>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 400)]
     pub hr_min: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 400)]
     pub hr_max: Option<Option<i32>>,
+}
+
+fn species_or_null() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of_or_null(&SPECIES)
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -285,9 +303,15 @@ async fn delete_pet(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddMember {
+    /// The email of an existing account, not the owner's.
     pub email: String,
     /// `family`.
+    #[schema(schema_with = member_role)]
     pub role: String,
+}
+
+fn member_role() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&["family"])
 }
 
 /// A family member of a pet.

@@ -60,6 +60,7 @@ pub struct CreatePost {
     /// The pet the post is about; the caller must be able to see it.
     pub pet_id: Option<PetId>,
     /// Up to 2000 characters.
+    #[schema(max_length = 2000)]
     pub caption: String,
     pub media: DeclaredMedia,
 }
@@ -68,9 +69,15 @@ pub struct CreatePost {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeclaredMedia {
     /// `image/jpeg`, `image/png`, `image/webp` or `video/mp4`.
+    #[schema(schema_with = media_type)]
     pub content_type: String,
-    /// Exact size of the file; images and videos each have a largest size.
+    /// Exact size of the file; images and videos each have a largest size (413 above it).
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub size_bytes: i64,
+}
+
+fn media_type() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&MEDIA_TYPES.map(|(name, _, _)| name))
 }
 
 /// A new post and where to upload its media.

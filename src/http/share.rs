@@ -52,13 +52,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateShareLink {
     /// Up to 100 characters, for the owner's list (`Dr. Vega`, `sitter, August`).
+    #[schema(max_length = 100)]
     pub label: Option<String>,
-    /// Seconds until the link stops working: 1 to `PETTYSYNC_SHARE_MAX_EXPIRY_S`.
+    /// Seconds until the link stops working: 1 to `PETTYSYNC_SHARE_MAX_EXPIRY_S` (30 days
+    /// unless the server says otherwise).
+    #[schema(minimum = 1)]
     pub expires_in_s: i64,
     /// A non-empty subset of `location`, `vitals`, `mood`, `alerts`.
+    #[schema(schema_with = scopes)]
     pub scopes: Vec<String>,
     /// `exact` or `approximate`.
+    #[schema(schema_with = precision)]
     pub precision: String,
+}
+
+fn scopes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::http::docs::one_of(&[
+            "location", "vitals", "mood", "alerts",
+        ]))
+        .min_items(Some(1))
+        .unique_items(true)
+        .build()
+}
+
+fn precision() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&["exact", "approximate"])
 }
 
 /// A new link: the only time its token is shown.

@@ -174,6 +174,7 @@ async fn unlike(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateComment {
     /// 1 to 1000 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub text: String,
 }
 
