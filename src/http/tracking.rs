@@ -32,6 +32,9 @@ pub const MAX_TRACK_POINTS: u32 = 10_000;
 pub const MAX_TRACK_SCAN: i64 = 100_000;
 /// Default span of a track without `from`: the last day.
 const DEFAULT_TRACK_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// The last millisecond of the year 9999: later `from` and `to` are refused, as are times
+/// before 1970, so that no arithmetic on them overflows and every store can hold them.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(state)
@@ -65,10 +68,10 @@ async fn state(
 #[into_params(parameter_in = Query)]
 pub struct TrackQuery {
     /// Epoch ms; default 24 h before `to`; not after `to`.
-    #[param(value_type = i64, required = false)]
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 253_402_300_799_999_i64)]
     pub from: Option<i64>,
     /// Epoch ms; default now.
-    #[param(value_type = i64, required = false)]
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 253_402_300_799_999_i64)]
     pub to: Option<i64>,
     /// At most this many points (default 1000, 2 to 10 000).
     #[param(value_type = u32, required = false, minimum = 2, maximum = 10_000)]
@@ -101,6 +104,14 @@ async fn track(
 ) -> Result<HttpResponse, ApiError> {
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::View).await?;
+    for (field, at) in [("from", query.from), ("to", query.to)] {
+        if at.is_some_and(|at| !(0..=LATEST_MS).contains(&at)) {
+            return Err(ApiError::field(
+                field,
+                "must be epoch milliseconds from 1970 to 9999",
+            ));
+        }
+    }
     let to = query.to.unwrap_or_else(|| Utc::now().timestamp_millis());
     let from = query.from.unwrap_or(to - DEFAULT_TRACK_SPAN_MS);
     let max_points = query.max_points.unwrap_or(DEFAULT_TRACK_POINTS);
