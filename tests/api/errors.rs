@@ -132,3 +132,28 @@ async fn a_track_outside_1970_to_9999_is_a_422_not_a_500() {
         crate::helpers::expect_field_error(response, field).await;
     }
 }
+
+#[actix_web::test]
+async fn a_path_of_the_api_with_another_method_is_a_405_that_says_which_it_takes() {
+    let app = spawn_app().await;
+    let pet = format!("/v1/pets/{}", uuid::Uuid::new_v4());
+
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, pet.as_str(), "GET, PATCH, DELETE"),
+        (reqwest::Method::DELETE, "/v1/me", "GET"),
+        (reqwest::Method::GET, "/v1/auth/login", "POST"),
+    ] {
+        let response = app.request(method.clone(), path, None, None).await;
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        expect_problem(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
+    }
+    let response = app
+        .request(reqwest::Method::PUT, "/v1/nothing", None, None)
+        .await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+}
