@@ -16,9 +16,16 @@ use super::{
     social, tracking,
 };
 
+/// What holds for every operation.
+const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed.\n\n\
+    Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`; \
+    every response carries `X-Request-Id`. Times are epoch milliseconds. A request body is a \
+    JSON object whose strings do not contain U+0000 (else 422). Lists are cursor-paginated: \
+    `limit` (1 to 100) and the previous page's `next_cursor`.";
+
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "PettySync API", version = "1", description = "Pets, collars, live state, alerts and the social feed."),
+    info(title = "PettySync API", version = "1", description = DESCRIPTION),
     paths(
         health::healthz, health::readyz, health::metrics,
         accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::me,
@@ -107,8 +114,10 @@ const COMMAND: &[Parameter] = &[
     ("command_id", "$response.body#/id"),
 ];
 const TOKEN: &[Parameter] = &[("token", "$response.body#/token")];
+const FIRST_ITEM: &[Parameter] = &[("id", "$response.body#/items/0/id")];
 
-/// From what a create answers to the operations on what it created.
+/// From what a create answers to the operations on what it created, and from a list to its
+/// first item.
 const LINKS: &[Link] = &[
     Link("register", "201", "user_posts", USER_ID),
     Link("create_pet", "201", "get_pet", ID),
@@ -123,6 +132,9 @@ const LINKS: &[Link] = &[
     Link("create_pet", "201", "list_fences", ID),
     Link("create_pet", "201", "create_link", ID),
     Link("create_pet", "201", "list_links", ID),
+    Link("create_pet", "201", "pair", ID),
+    Link("create_pet", "201", "unpair", ID),
+    Link("create_pet", "201", "send_command", ID),
     Link("add_member", "201", "remove_member", MEMBER),
     Link("create_fence", "201", "patch_fence", ID),
     Link("create_fence", "201", "delete_fence", ID),
@@ -136,6 +148,19 @@ const LINKS: &[Link] = &[
     Link("create_post", "201", "create_comment", POST_ID),
     Link("create_post", "201", "list_comments", POST_ID),
     Link("register_device", "201", "delete_device", ID),
+    Link("list_pets", "200", "get_pet", FIRST_ITEM),
+    Link("list_fences", "200", "patch_fence", FIRST_ITEM),
+    Link("list_links", "200", "revoke_link", FIRST_ITEM),
+    Link("list_alerts", "200", "ack_alert", FIRST_ITEM),
+    Link("list_devices", "200", "delete_device", FIRST_ITEM),
+    Link("list_notifications", "200", "read_notification", FIRST_ITEM),
+    Link("get_feed", "200", "get_post", FIRST_ITEM),
+    Link(
+        "list_comments",
+        "200",
+        "get_post",
+        &[("id", "$response.body#/items/0/post_id")],
+    ),
 ];
 
 /// Writes [`LINKS`] into `components.links` and refers to them from the responses. (utoipa 5's
