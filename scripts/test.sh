@@ -20,6 +20,10 @@ for name in client.list_database_names():
 PY
 
 scripts/browser.sh install
+# tests/api/openapi.rs checks the OpenAPI document with openapi-spec-validator (PyPI).
+python3 -c 'import openapi_spec_validator' 2>/dev/null ||
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ignore \
+        'openapi-spec-validator>=0.9,<1' </dev/null >&2
 # Unit and integration tests; the bench programs (harness = false) are built by clippy and run
 # by scripts/bench.sh. Extra arguments run just what they name, in one pass.
 if (($# > 0)); then

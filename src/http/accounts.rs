@@ -40,13 +40,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// 10 to 256 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: String,
+    /// 1 to 80 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 80, pattern = r"\S")]
     pub display_name: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
+    #[schema(max_length = 254)]
     pub email: String,
     pub password: String,
 }
@@ -131,11 +137,8 @@ pub(crate) fn is_plausible_email(email: &str) -> bool {
 
 /// Creates an account and signs it in.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, body = Session), (status = 400, body = crate::http::error::Problem),
-    (status = 409, description = "email taken", body = crate::http::error::Problem),
-    (status = 422, body = crate::http::error::Problem),
-    (status = 429, description = "too many attempts from this address", body = crate::http::error::Problem,
-        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
+    (status = 201, body = Session), crate::http::error::doc::Public, crate::http::error::doc::JsonBody, crate::http::error::doc::RateLimited,
+    (status = 409, description = "`email_taken`: an account with this email exists", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/register")]
 async fn register(
     pg: web::Data<PgPool>,
@@ -162,11 +165,8 @@ async fn register(
 /// checked: the sixth within the window, and any beyond the address's budget, is refused
 /// with 429.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = Session), (status = 400, body = crate::http::error::Problem),
-    (status = 401, body = crate::http::error::Problem),
-    (status = 422, description = "an email longer than 254 characters, or a missing field", body = crate::http::error::Problem),
-    (status = 429, description = "too many attempts for this email or from this address", body = crate::http::error::Problem,
-        headers(("Retry-After" = u64, description = "seconds until an attempt is taken again")))))]
+    (status = 200, body = Session), crate::http::error::doc::Public, crate::http::error::doc::JsonBody, crate::http::error::doc::RateLimited,
+    (status = 401, description = "`unauthorized`: no account with this email and password", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/login")]
 async fn login(
     pg: web::Data<PgPool>,
@@ -225,7 +225,8 @@ async fn limit_address(
 
 /// Trades a refresh token for a new pair. A token presented twice revokes its whole family.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
-    (status = 200, body = Session), (status = 401, body = crate::http::error::Problem)))]
+    (status = 200, body = Session), crate::http::error::doc::Public, crate::http::error::doc::JsonBody,
+    (status = 401, description = "`unauthorized`: the refresh token is unknown, expired or used (a used one revokes its family)", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/auth/refresh")]
 async fn refresh(
     pg: web::Data<PgPool>,
@@ -262,8 +263,7 @@ async fn refresh(
 /// sessions opened with its access tokens get `revoked` and close. Other sign-ins of the
 /// same user (other phones) stay signed in.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
-    (status = 204), (status = 400, body = crate::http::error::Problem),
-    (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    (status = 204, description = "the token's family is revoked (also when the token is unknown)"), crate::http::error::doc::Public, crate::http::error::doc::JsonBody))]
 #[post("/v1/auth/logout")]
 async fn logout(
     pg: web::Data<PgPool>,
@@ -278,7 +278,7 @@ async fn logout(
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/v1/me", tag = "auth", security(("bearer" = [])), responses(
-    (status = 200, body = UserView), (status = 401, body = crate::http::error::Problem)))]
+    (status = 200, body = UserView), crate::http::error::doc::Authenticated))]
 #[get("/v1/me")]
 async fn me(pg: web::Data<PgPool>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     // A valid token of a deleted account is as good as no token.

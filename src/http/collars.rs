@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ProvisionRequest {
+    /// 4 to 64 characters of `A-Z a-z 0-9 - _`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
     pub serial: String,
 }
 
@@ -59,8 +61,8 @@ pub struct PairingView {
 
 /// Provisions a collar (admin token).
 #[utoipa::path(post, path = "/v1/admin/collars", tag = "collars", request_body = ProvisionRequest, security(("admin" = [])),
-    responses((status = 201, body = Provisioned), (status = 401, body = crate::http::error::Problem),
-        (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = Provisioned), crate::http::error::doc::Admin, crate::http::error::doc::JsonBody,
+        (status = 409, description = "`collar_exists`: this serial is provisioned already", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/admin/collars")]
 async fn provision(
     pg: web::Data<PgPool>,
@@ -84,10 +86,10 @@ async fn provision(
 
 /// Pairs a collar to the pet with the code from its box (owner only). The code is used up:
 /// the answer carries the collar's next one.
-#[utoipa::path(post, path = "/v1/pets/{id}/collar", tag = "collars", request_body = PairRequest, security(("bearer" = [])),
-    responses((status = 200, body = PairingView), (status = 409, body = crate::http::error::Problem),
-        (status = 422, description = "unknown serial or wrong code (indistinguishable)", body = crate::http::error::Problem),
-        (status = 429, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/collar", tag = "collars", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = PairRequest, security(("bearer" = [])),
+    responses((status = 200, body = PairingView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound, crate::http::error::doc::RateLimited,
+        (status = 409, description = "`collar_already_paired`: the collar wears another pet; `pet_has_collar`: the pet wears another collar", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`pairing_failed`: unknown serial or wrong code (indistinguishable)", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/collar")]
 async fn pair(
     pg: web::Data<PgPool>,
@@ -131,8 +133,9 @@ async fn pair(
 }
 
 /// Unpairs the pet's collar (owner only).
-#[utoipa::path(delete, path = "/v1/pets/{id}/collar", tag = "collars", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/pets/{id}/collar", tag = "collars", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden,
+        (status = 404, description = "`not_found`: no such pet, or it wears no collar", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[delete("/v1/pets/{id}/collar")]
 async fn unpair(
     pg: web::Data<PgPool>,

@@ -2,9 +2,15 @@
 //! Responses are RFC 9457 problem details; a 500 says nothing of its cause, which is logged
 //! (inside the request's span, so with its request id).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::IntoResponses;
 
 use crate::validation::FieldError;
 
@@ -19,6 +25,9 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A path the API has, with a method it does not take there; `allow` lists those it does.
+    #[error("this path does not take this method; it takes {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     #[error("the request body is too large")]
@@ -39,6 +48,9 @@ pub enum ApiError {
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The problem+json body.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -78,6 +90,11 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -171,13 +188,102 @@ impl ResponseError for ApiError {
             errors,
         };
         let mut response = HttpResponse::build(status);
-        response.content_type("application/problem+json");
-        if let Self::RateLimited { retry_after_s } | Self::TooManySessions { retry_after_s, .. } =
-            self
-        {
-            response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+        response.content_type(PROBLEM_JSON);
+        match self {
+            Self::RateLimited { retry_after_s } | Self::TooManySessions { retry_after_s, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            _ => {}
         }
         response.json(problem)
+    }
+}
+
+/// The documented problem responses, each once under `components.responses`: component name,
+/// status, and what it means. Routes refer to them through the sets in [`doc`].
+const PROBLEMS: [(&str, &str, &str); 8] = [
+    ("Malformed", "400", "`malformed_request`: the body is not JSON, or not sent as `Content-Type: application/json`."),
+    ("Unauthorized", "401", "`unauthorized`: no bearer token, or one that is expired, forged or of a deleted account."),
+    ("Forbidden", "403", "`forbidden`: the caller sees the resource but their role does not allow this."),
+    ("NotFound", "404", "`not_found`: no such resource, or one the caller may not see (an id that is not a UUID is unknown too)."),
+    ("PayloadTooLarge", "413", "`payload_too_large`: the body is over 256 KiB."),
+    ("ValidationFailed", "422", "`validation_failed`: the body or a query parameter is invalid; `errors` names each field."),
+    ("RateLimited", "429", "`rate_limited`: too many attempts; `Retry-After` says when to try again."),
+    ("InternalError", "500", "`internal_error`: the server failed. The body says nothing of the cause; quote the `X-Request-Id` response header when reporting it."),
+];
+
+/// The problem responses of [`PROBLEMS`], for `components.responses`.
+pub fn problem_responses() -> impl Iterator<Item = (String, RefOr<Response>)> {
+    PROBLEMS.iter().map(|&(name, status, description)| {
+        let problem = Content::new(Some(Ref::from_schema_name("Problem")));
+        let mut response = ResponseBuilder::new()
+            .description(description)
+            .content(PROBLEM_JSON, problem);
+        if status == "429" {
+            let seconds = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0));
+            let retry_after = HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some("Seconds until an attempt is taken again."));
+            response = response.header("Retry-After", retry_after.build());
+        }
+        (name.to_owned(), RefOr::T(response.build()))
+    })
+}
+
+/// References to some of [`PROBLEMS`], by status.
+fn problem_refs(names: &[&str]) -> BTreeMap<String, RefOr<Response>> {
+    names
+        .iter()
+        .filter_map(|name| PROBLEMS.iter().find(|(known, ..)| known == name))
+        .map(|&(name, status, _)| {
+            let reference = Ref::new(format!("#/components/responses/{name}"));
+            (status.to_owned(), RefOr::Ref(reference))
+        })
+        .collect()
+}
+
+/// The error answers of a route, for its `#[utoipa::path(responses(...))]`: each set adds the
+/// problem responses of one way a request can fail, so a route lists the sets that apply
+/// (`Authenticated, JsonBody, NotFound`) and, after them, the answers of its own (a 409 with
+/// its `code`, a route-specific 422), which win over a set's generic one.
+pub mod doc {
+    use super::*;
+
+    macro_rules! problem_set {
+        ($($(#[$meta:meta])* $name:ident => [$($component:literal),+];)+) => {$(
+            $(#[$meta])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    problem_refs(&[$($component),+])
+                }
+            }
+        )+};
+    }
+
+    problem_set! {
+        /// Any route: 500.
+        Public => ["InternalError"];
+        /// A route that needs a bearer token: 401, 500.
+        Authenticated => ["Unauthorized", "InternalError"];
+        /// A route that needs the admin token: 401, and 404 while no admin token is configured.
+        Admin => ["Unauthorized", "NotFound", "InternalError"];
+        /// A route that reads a JSON body: 400, 413, 422.
+        JsonBody => ["Malformed", "PayloadTooLarge", "ValidationFailed"];
+        /// A route with query parameters: 422 names the bad one.
+        Query => ["ValidationFailed"];
+        /// A route whose path names a resource: 404 when it does not exist or is not visible.
+        NotFound => ["NotFound"];
+        /// A route where the caller's role may be too weak: 403.
+        Forbidden => ["Forbidden"];
+        /// A rate-limited route: 429 with `Retry-After`.
+        RateLimited => ["RateLimited"];
     }
 }
 

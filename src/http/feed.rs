@@ -25,8 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The caller's feed: their own and followed users' published posts, newest first.
 #[utoipa::path(get, path = "/v1/feed", tag = "social", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<PostView>), (status = 401, body = crate::http::error::Problem),
-        (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<PostView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query))]
 #[get("/v1/feed")]
 async fn get_feed(
     pg: web::Data<PgPool>,

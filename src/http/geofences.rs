@@ -6,7 +6,13 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::actors::registry::PetChanged;
-use crate::geofence::{FenceGeometry, FenceKind, MAX_NAME_CHARS};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+
+use crate::geofence::{
+    FenceGeometry, FenceKind, MAX_NAME_CHARS, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M,
+};
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
@@ -30,20 +36,73 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateFence {
+    /// 1 to 100 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub kind: FenceKind,
-    /// A GeoJSON `Polygon`, or `{"type":"Circle","center":[lon,lat],"radius_m":r}`.
-    #[schema(value_type = Object)]
+    /// A GeoJSON `Polygon` (closed rings that do not cross themselves, at most 1000 positions
+    /// in all), or `{"type":"Circle","center":[lon,lat],"radius_m":r}`.
+    #[schema(schema_with = geometry)]
     pub geometry: serde_json::Value,
 }
 
 /// Any subset of a fence's fields.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatchFence {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     pub kind: Option<FenceKind>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = geometry_or_null)]
     pub geometry: Option<serde_json::Value>,
+}
+
+/// The shapes [`FenceGeometry::parse`] reads, as far as a schema can tell them: a ring's
+/// closure, self-intersection and area are checked by the server alone.
+fn geometry() -> Schema {
+    Schema::OneOf(geometry_schema().build())
+}
+
+fn geometry_or_null() -> Schema {
+    let null = ObjectBuilder::new().schema_type(Type::Null);
+    Schema::OneOf(geometry_schema().item(null).build())
+}
+
+fn geometry_schema() -> OneOfBuilder {
+    let number = |min: f64, max: f64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(min))
+            .maximum(Some(max))
+    };
+    let position = || {
+        ArrayBuilder::new()
+            .prefix_items([number(-180.0, 180.0).build(), number(-90.0, 90.0).build()])
+            .items(ArrayItems::False)
+            .min_items(Some(2))
+            .description(Some("[lon, lat] (WGS 84)"))
+    };
+    let ring = ArrayBuilder::new()
+        .items(position())
+        .min_items(Some(4))
+        .max_items(Some(MAX_VERTICES))
+        .description(Some("closed: the last position repeats the first"));
+    let rings = ArrayBuilder::new()
+        .items(ring)
+        .min_items(Some(1))
+        .description(Some("the outer ring, then any holes"));
+    let polygon = ObjectBuilder::new()
+        .property("type", crate::http::docs::one_of(&["Polygon"]))
+        .property("coordinates", rings)
+        .required("type")
+        .required("coordinates");
+    let circle = ObjectBuilder::new()
+        .property("type", crate::http::docs::one_of(&["Circle"]))
+        .property("center", position())
+        .property("radius_m", number(MIN_RADIUS_M, MAX_RADIUS_M))
+        .required("type")
+        .required("center")
+        .required("radius_m");
+    OneOfBuilder::new().item(polygon).item(circle)
 }
 
 /// A geofence as the API shows it.
@@ -111,11 +170,9 @@ async fn fence_access(
 /// Adds a fence to the pet (owner or family). A pet with 50 fences already gets 409
 /// `too_many_geofences`: the request is valid, but the pet's
 /// current fences refuse it (after a delete the same request succeeds).
-#[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", request_body = CreateFence, security(("bearer" = [])),
-    responses((status = 201, body = FenceView), (status = 400, body = crate::http::error::Problem),
-        (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
-        (status = 409, description = "the pet has 50 geofences already", body = crate::http::error::Problem),
-        (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/geofences", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CreateFence, security(("bearer" = [])),
+    responses((status = 201, body = FenceView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound,
+        (status = 409, description = "`too_many_geofences`: the pet has 50 geofences already", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/geofences")]
 async fn create_fence(
     pg: web::Data<PgPool>,
@@ -140,10 +197,8 @@ async fn create_fence(
 }
 
 /// The pet's fences.
-#[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<FenceView>), (status = 401, body = crate::http::error::Problem),
-        (status = 404, body = crate::http::error::Problem),
-        (status = 422, description = "a bad limit or cursor", body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/geofences", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<FenceView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/geofences")]
 async fn list_fences(
     pg: web::Data<PgPool>,
@@ -160,8 +215,8 @@ async fn list_fences(
 }
 
 /// Changes a fence (owner or family).
-#[utoipa::path(patch, path = "/v1/geofences/{id}", tag = "geofences", request_body = PatchFence, security(("bearer" = [])),
-    responses((status = 200, body = FenceView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(patch, path = "/v1/geofences/{id}", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The geofence's id.")), request_body = PatchFence, security(("bearer" = [])),
+    responses((status = 200, body = FenceView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound))]
 #[patch("/v1/geofences/{id}")]
 async fn patch_fence(
     pg: web::Data<PgPool>,
@@ -186,8 +241,8 @@ async fn patch_fence(
 }
 
 /// Deletes a fence (owner or family).
-#[utoipa::path(delete, path = "/v1/geofences/{id}", tag = "geofences", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/geofences/{id}", tag = "geofences", params(("id" = uuid::Uuid, Path, description = "The geofence's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/geofences/{id}")]
 async fn delete_fence(
     pg: web::Data<PgPool>,

@@ -83,7 +83,7 @@ struct TicketClaims {
 /// Issues a WebSocket ticket: single use, valid 60 s. The session it opens takes the expiry
 /// of the access token the ticket was issued with.
 #[utoipa::path(post, path = "/v1/ws/tickets", tag = "live", security(("bearer" = [])), responses(
-    (status = 201, body = WsTicket), (status = 401, body = crate::http::error::Problem)))]
+    (status = 201, body = WsTicket), crate::http::error::doc::Authenticated))]
 #[post("/v1/ws/tickets")]
 async fn create_ticket(
     req: HttpRequest,
@@ -110,11 +110,10 @@ async fn create_ticket(
 /// many open sessions as allowed (`PETTYSYNC_WS_MAX_SESSIONS_PER_USER`) gets 429.
 #[utoipa::path(get, path = "/v1/ws", tag = "live", params(ConnectQuery),
     security(("bearer" = []), ()), responses(
-    (status = 101, description = "switched to the live protocol"),
-    (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 401, body = crate::http::error::Problem),
-    (status = 429, description = "too_many_sessions: the user's sessions are at the cap",
-        body = crate::http::error::Problem)))]
+    (status = 101, description = "switched to the live protocol"), crate::http::error::doc::Authenticated, crate::http::error::doc::Query,
+    (status = 400, description = "`malformed_request`: not a WebSocket handshake", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_sessions`: the user's sessions are at the cap", body = crate::http::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "seconds until a session may be tried again")))))]
 #[get("/v1/ws")]
 async fn connect(
     req: HttpRequest,

@@ -38,9 +38,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddMember {
+    /// Any email address but the owner's: an account with it joins at once, an address
+    /// without one when it registers.
+    #[schema(max_length = 254)]
     pub email: String,
     /// `family`.
+    #[schema(schema_with = member_role)]
     pub role: String,
+}
+
+fn member_role() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&["family"])
 }
 
 /// A family member of a pet.
@@ -123,12 +131,11 @@ impl TryFrom<AddMember> for Invitee {
 /// or not an account has that address: an account with it is a member at once; an address
 /// without one becomes a member when it registers. Adding an address again renews it.
 #[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", request_body = AddMember,
-    params(("id" = PetId, Path, description = "the pet")), security(("bearer" = [])), responses(
+    params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])), responses(
     (status = 201, description = "added (the same answer for any address)", body = InvitationView),
-    (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-    (status = 404, body = Problem),
-    (status = 409, description = "already_member, or too_many_invitations pending", body = Problem),
-    (status = 413, body = Problem), (status = 422, body = Problem)))]
+    crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound,
+    (status = 409, description = "`already_member`, or `too_many_invitations` pending", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`validation_failed`: not an email address, a role other than `family`, or the owner's own address", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/members")]
 async fn add_member(
     pg: web::Data<PgPool>,
@@ -179,9 +186,8 @@ async fn add_member(
 
 /// The pet's family members.
 #[utoipa::path(get, path = "/v1/pets/{id}/members", tag = "pets", params(
-    ("id" = PetId, Path, description = "the pet"), PageQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Paged<MemberView>), (status = 401, body = Problem),
-    (status = 404, body = Problem), (status = 422, body = Problem)))]
+    ("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Paged<MemberView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/members")]
 async fn list_members(
     pg: web::Data<PgPool>,
@@ -203,10 +209,10 @@ async fn list_members(
 /// and a pending invitation to their address is withdrawn. Removing someone who is not a
 /// member changes nothing and answers the same.
 #[utoipa::path(delete, path = "/v1/pets/{id}/members/{user_id}", tag = "pets", params(
-    ("id" = PetId, Path, description = "the pet"),
-    ("user_id" = UserId, Path, description = "the member")), security(("bearer" = [])), responses(
-    (status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
-    (status = 404, body = Problem), (status = 422, body = Problem)))]
+    ("id" = uuid::Uuid, Path, description = "The pet's id."),
+    ("user_id" = uuid::Uuid, Path, description = "The member's user id.")), security(("bearer" = [])), responses(
+    (status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound,
+    (status = 422, description = "`validation_failed`: the owner is not a member and cannot be removed", body = Problem, content_type = "application/problem+json")))]
 #[delete("/v1/pets/{id}/members/{user_id}")]
 async fn remove_member(
     pg: web::Data<PgPool>,
@@ -245,10 +251,9 @@ async fn remove_member(
 /// Withdraws an addition to the family that has not joined yet (owner only): answers 204
 /// whether or not the address had joined already (which the owner sees in the member list).
 #[utoipa::path(delete, path = "/v1/pets/{id}/invitations/{invitation_id}", tag = "pets", params(
-    ("id" = PetId, Path, description = "the pet"),
-    ("invitation_id" = Uuid, Path, description = "the invitation")), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
-    (status = 404, body = Problem), (status = 422, body = Problem)))]
+    ("id" = uuid::Uuid, Path, description = "The pet's id."),
+    ("invitation_id" = uuid::Uuid, Path, description = "The id the addition answered.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound))]
 #[delete("/v1/pets/{id}/invitations/{invitation_id}")]
 async fn withdraw_invitation(
     pg: web::Data<PgPool>,

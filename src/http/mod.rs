@@ -22,7 +22,10 @@ pub mod share;
 pub mod social;
 pub mod tracking;
 
-use actix_web::web;
+use std::sync::OnceLock;
+
+use actix_web::{web, HttpRequest};
+use utoipa::OpenApi;
 
 /// Largest JSON body accepted: a 1000-vertex geofence is about 40 KiB.
 pub const MAX_JSON_BODY: usize = 256 * 1024;
@@ -54,6 +57,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
-    Err(error::ApiError::NotFound)
+/// No route took the request: 405 with `Allow` when the path is one of the API's and only the
+/// method is wrong, else 404.
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, error::ApiError> {
+    match allowed_methods(req.path()) {
+        Some(allow) => Err(error::ApiError::MethodNotAllowed { allow }),
+        None => Err(error::ApiError::NotFound),
+    }
+}
+
+/// The path templates of the OpenAPI document, each with the methods it takes.
+type Routes = Vec<(Vec<String>, Vec<&'static str>)>;
+
+/// The methods the path takes (`GET, DELETE`), if it matches a path of the document.
+fn allowed_methods(path: &str) -> Option<String> {
+    static ROUTES: OnceLock<Routes> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let document = docs::ApiDoc::openapi();
+        document
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let segments = template.split('/').map(str::to_owned).collect();
+                let methods = methods.into_iter().filter(|(_, has)| *has);
+                (segments, methods.map(|(method, _)| method).collect())
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    routes
+        .iter()
+        .find(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(expected, given)| {
+                    expected == given || (expected.starts_with('{') && !given.is_empty())
+                })
+        })
+        .map(|(_, methods)| methods.join(", "))
 }

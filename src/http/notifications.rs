@@ -33,7 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct RegisterDevice {
     /// `apns` or `fcm`.
     pub platform: Platform,
-    /// The token the phone's push service gave the app (1 to 4096 characters).
+    /// The token the phone's push service gave the app (1 to 4096 characters, no control
+    /// characters; surrounding whitespace is dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub token: String,
 }
 
@@ -90,8 +96,10 @@ impl From<store::NotificationRow> for NotificationView {
 /// is re-enabled, and a phone that changed hands moves to the caller. 422 on `platform`
 /// when this server has no platform application for it.
 #[utoipa::path(post, path = "/v1/push-devices", tag = "notifications", request_body = RegisterDevice, security(("bearer" = [])),
-    responses((status = 201, body = DeviceView), (status = 200, body = DeviceView),
-        (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = DeviceView), (status = 200, description = "the token was registered already: the same device", body = DeviceView),
+        crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody,
+        (status = 409, description = "`too_many_devices`: the account has 20 enabled devices", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a bad token, one the push service refused, or a platform this server has no push for", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/push-devices")]
 async fn register_device(
     pg: web::Data<PgPool>,
@@ -124,7 +132,7 @@ async fn register_device(
 
 /// The caller's push devices, newest first.
 #[utoipa::path(get, path = "/v1/push-devices", tag = "notifications", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<DeviceView>)))]
+    responses((status = 200, body = Paged<DeviceView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query))]
 #[get("/v1/push-devices")]
 async fn list_devices(
     pg: web::Data<PgPool>,
@@ -146,8 +154,8 @@ async fn list_devices(
 
 /// Unregisters one of the caller's devices and deletes its SNS endpoint (204); 404 for a
 /// device that is not the caller's.
-#[utoipa::path(delete, path = "/v1/push-devices/{id}", tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/push-devices/{id}", tag = "notifications", params(("id" = uuid::Uuid, Path, description = "The push device's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/push-devices/{id}")]
 async fn delete_device(
     pg: web::Data<PgPool>,
@@ -175,7 +183,7 @@ async fn delete_device(
 
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<NotificationView>), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<NotificationView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query))]
 #[get("/v1/notifications")]
 async fn list_notifications(
     pg: web::Data<PgPool>,
@@ -196,8 +204,8 @@ async fn list_notifications(
 }
 
 /// Marks one of the caller's notifications read (204; again is harmless).
-#[utoipa::path(post, path = "/v1/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/notifications/{id}/read", tag = "notifications", params(("id" = uuid::Uuid, Path, description = "The notification's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[post("/v1/notifications/{id}/read")]
 async fn read_notification(
     pg: web::Data<PgPool>,

@@ -19,10 +19,13 @@ const FAR_FUTURE: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799
 
 /// The query parameters of a list route.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 100 (default 20).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = String, required = false)]
     pub cursor: Option<String>,
 }
 

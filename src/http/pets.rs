@@ -31,39 +31,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreatePet {
+    /// 1 to 100 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// `dog`, `cat` or `other`.
+    #[schema(schema_with = species)]
     pub species: String,
+    #[schema(max_length = 100)]
     pub breed: Option<String>,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, not in the future.
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<NaiveDate>,
+    #[schema(exclusive_minimum = 0, maximum = 200)]
     pub weight_kg: Option<f64>,
     /// Heart-rate band (beats per minute) for alerts; absent uses the species default.
+    #[schema(minimum = 1, maximum = 400)]
     pub hr_min: Option<i32>,
+    /// More than `hr_min`.
+    #[schema(minimum = 1, maximum = 400)]
     pub hr_max: Option<i32>,
+}
+
+fn species() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&SPECIES)
 }
 
 /// Any subset of the profile; `null` clears an optional field.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PatchPet {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(schema_with = species_or_null)]
     pub species: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub breed: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = Date)]
     pub birth_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 200)]
     pub weight_kg: Option<Option<f64>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 400)]
     pub hr_min: Option<Option<i32>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 400)]
     pub hr_max: Option<Option<i32>>,
+}
+
+fn species_or_null() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of_or_null(&SPECIES)
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -178,7 +196,8 @@ fn validate_profile(p: &pets::PetProfile) -> Result<(), ApiError> {
 
 /// Adds a pet owned by the caller.
 #[utoipa::path(post, path = "/v1/pets", tag = "pets", request_body = CreatePet, security(("bearer" = [])),
-    responses((status = 201, body = PetView), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = PetView),
+        crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody))]
 #[post("/v1/pets")]
 async fn create_pet(
     pg: web::Data<PgPool>,
@@ -192,7 +211,7 @@ async fn create_pet(
 
 /// The pets the caller owns or is a member of.
 #[utoipa::path(get, path = "/v1/pets", tag = "pets", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<PetView>)))]
+    responses((status = 200, body = Paged<PetView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query))]
 #[get("/v1/pets")]
 async fn list_pets(
     pg: web::Data<PgPool>,
@@ -206,8 +225,8 @@ async fn list_pets(
 }
 
 /// One pet.
-#[utoipa::path(get, path = "/v1/pets/{id}", tag = "pets", security(("bearer" = [])),
-    responses((status = 200, body = PetView), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 200, body = PetView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}")]
 async fn get_pet(
     pg: web::Data<PgPool>,
@@ -221,8 +240,8 @@ async fn get_pet(
 }
 
 /// Changes the profile (owner only).
-#[utoipa::path(patch, path = "/v1/pets/{id}", tag = "pets", request_body = PatchPet, security(("bearer" = [])),
-    responses((status = 200, body = PetView), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(patch, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = PatchPet, security(("bearer" = [])),
+    responses((status = 200, body = PetView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound))]
 #[patch("/v1/pets/{id}")]
 async fn patch_pet(
     pg: web::Data<PgPool>,
@@ -260,10 +279,8 @@ async fn patch_pet(
 /// Deletes the pet with its members and fences; its collar becomes free (owner only). Its
 /// share links' viewers get `revoked` and close; the live sessions of its owner and members
 /// get `revoked` with its id and stop watching it.
-#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets",
-    params(("id" = PetId, Path, description = "the pet")), security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::http::error::Problem),
-    (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::Forbidden, crate::http::error::doc::NotFound))]
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,

@@ -60,6 +60,7 @@ pub struct CreatePost {
     /// The pet the post is about; the caller must be able to see it.
     pub pet_id: Option<PetId>,
     /// Up to 2000 characters.
+    #[schema(max_length = 2000)]
     pub caption: String,
     pub media: DeclaredMedia,
 }
@@ -68,9 +69,15 @@ pub struct CreatePost {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeclaredMedia {
     /// `image/jpeg`, `image/png`, `image/webp` or `video/mp4`.
+    #[schema(schema_with = media_type)]
     pub content_type: String,
-    /// Exact size of the file; images and videos each have a largest size.
+    /// Exact size of the file; images and videos each have a largest size (413 above it).
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub size_bytes: i64,
+}
+
+fn media_type() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&MEDIA_TYPES.map(|(name, _, _)| name))
 }
 
 /// A new post and where to upload its media.
@@ -143,8 +150,10 @@ fn declare(body: CreatePost, settings: &Settings) -> Result<Declared, ApiError> 
 /// Declares a post and its media; answers a presigned upload. The post stays pending (seen by
 /// its author only) until published.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = CreatePost, security(("bearer" = [])),
-    responses((status = 201, body = CreatedPost), (status = 404, body = crate::http::error::Problem),
-        (status = 413, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = CreatedPost),
+        crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody,
+        (status = 404, description = "`not_found`: `pet_id` names a pet the caller cannot see", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body, or the declared media over its kind's size limit", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/posts")]
 async fn create_post(
     pg: web::Data<PgPool>,
@@ -191,9 +200,9 @@ fn new_post(author: UserId, declared: Declared) -> NewPost {
 
 /// Publishes the post once its media is in S3 as declared (author only). Publishing a
 /// published post changes nothing and answers it again.
-#[utoipa::path(post, path = "/v1/posts/{id}/publish", tag = "posts", security(("bearer" = [])),
-    responses((status = 200, body = PostView), (status = 404, body = crate::http::error::Problem),
-        (status = 409, description = "`upload_missing`: nothing uploaded yet; `upload_mismatch`: the upload's size or type differs from the declaration", body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/posts/{id}/publish", tag = "posts", params(("id" = uuid::Uuid, Path, description = "The post's id.")), security(("bearer" = [])),
+    responses((status = 200, body = PostView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound,
+        (status = 409, description = "`upload_missing`: nothing uploaded yet; `upload_mismatch`: the upload's size or type differs from the declaration", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/posts/{id}/publish")]
 async fn publish_post(
     pg: web::Data<PgPool>,
@@ -247,8 +256,8 @@ async fn check_upload(
 }
 
 /// One post: published ones to anyone signed in, pending ones to their author only.
-#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
-    responses((status = 200, body = PostView), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", params(("id" = uuid::Uuid, Path, description = "The post's id.")), security(("bearer" = [])),
+    responses((status = 200, body = PostView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/posts/{id}")]
 async fn get_post(
     pg: web::Data<PgPool>,
@@ -264,8 +273,8 @@ async fn get_post(
 }
 
 /// Deletes the post, its media object, likes and comments (author only; 404 for others).
-#[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", params(("id" = uuid::Uuid, Path, description = "The post's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/posts/{id}")]
 async fn delete_post(
     pg: web::Data<PgPool>,
@@ -285,8 +294,8 @@ async fn delete_post(
 }
 
 /// One user's published posts, newest first.
-#[utoipa::path(get, path = "/v1/users/{id}/posts", tag = "posts", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<PostView>), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/users/{id}/posts", tag = "posts", params(("id" = uuid::Uuid, Path, description = "The user's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<PostView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/users/{id}/posts")]
 async fn user_posts(
     pg: web::Data<PgPool>,

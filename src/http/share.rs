@@ -52,13 +52,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateShareLink {
     /// Up to 100 characters, for the owner's list (`Dr. Vega`, `sitter, August`).
+    #[schema(max_length = 100)]
     pub label: Option<String>,
-    /// Seconds until the link stops working: 1 to `PETTYSYNC_SHARE_MAX_EXPIRY_S`.
+    /// Seconds until the link stops working: 1 to `PETTYSYNC_SHARE_MAX_EXPIRY_S` (30 days
+    /// unless the server says otherwise).
+    #[schema(minimum = 1)]
     pub expires_in_s: i64,
     /// A non-empty subset of `location`, `vitals`, `mood`, `alerts`.
+    #[schema(schema_with = scopes)]
     pub scopes: Vec<String>,
     /// `exact` or `approximate`.
+    #[schema(schema_with = precision)]
     pub precision: String,
+}
+
+fn scopes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::http::docs::one_of(&[
+            "location", "vitals", "mood", "alerts",
+        ]))
+        .min_items(Some(1))
+        .unique_items(true)
+        .build()
+}
+
+fn precision() -> utoipa::openapi::schema::Object {
+    crate::http::docs::one_of(&["exact", "approximate"])
 }
 
 /// A new link: the only time its token is shown.
@@ -182,9 +201,9 @@ impl LinkRequest {
 }
 
 /// Creates a share link of the pet (owner or family). The token is in this answer only.
-#[utoipa::path(post, path = "/v1/pets/{id}/share-links", tag = "share", request_body = CreateShareLink,
+#[utoipa::path(post, path = "/v1/pets/{id}/share-links", tag = "share", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CreateShareLink,
     security(("bearer" = [])), responses((status = 201, body = CreatedShareLink),
-    (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound))]
 #[post("/v1/pets/{id}/share-links")]
 async fn create_link(
     pg: web::Data<PgPool>,
@@ -222,12 +241,9 @@ async fn create_link(
 
 /// The pet's share links, oldest first, revoked and expired ones included (owner or family),
 /// each with who created it.
-#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share",
-    params(("id" = PetId, Path, description = "the pet"), PageQuery),
+#[utoipa::path(get, path = "/v1/pets/{id}/share-links", tag = "share", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery),
     security(("bearer" = [])), responses((status = 200, body = Paged<ShareLinkView>),
-    (status = 401, body = crate::http::error::Problem),
-    (status = 404, body = crate::http::error::Problem),
-    (status = 422, body = crate::http::error::Problem)))]
+    crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/share-links")]
 async fn list_links(
     pg: web::Data<PgPool>,
@@ -246,8 +262,8 @@ async fn list_links(
 
 /// Revokes a share link (owner or family of its pet): its open viewers get `revoked` and
 /// are closed at once. Revoking it again changes nothing.
-#[utoipa::path(delete, path = "/v1/share-links/{id}", tag = "share", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/share-links/{id}", tag = "share", params(("id" = uuid::Uuid, Path, description = "The share link's id.")), security(("bearer" = [])),
+    responses((status = 204), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/share-links/{id}")]
 async fn revoke_link(
     pg: web::Data<PgPool>,
@@ -274,9 +290,9 @@ async fn revoke_link(
 }
 
 /// The pet as the link shows it (public; the token is the credential).
-#[utoipa::path(get, path = "/v1/share/{token}", tag = "share", responses(
-    (status = 200, body = SharedView), (status = 404, body = crate::http::error::Problem),
-    (status = 429, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/share/{token}", operation_id = "view_share", tag = "share", params(("token" = String, Path, description = "The share link's token, as in its URL.")), responses(
+    (status = 200, body = SharedView), crate::http::error::doc::Public, crate::http::error::doc::RateLimited,
+    (status = 404, description = "`not_found`: the token is unknown, revoked or expired (one answer for all three)", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[get("/v1/share/{token}")]
 async fn view(
     req: HttpRequest,
@@ -310,13 +326,12 @@ async fn view(
 /// start. A bad token gets the same 404 as `GET /v1/share/{token}`, before any upgrade; a
 /// link with as many open sessions as allowed (`PETTYSYNC_WS_MAX_SESSIONS_PER_LINK`) gets
 /// 429 `too_many_sessions`.
-#[utoipa::path(get, path = "/v1/share/{token}/ws", tag = "share",
-    params(("token" = String, Path, description = "the link's token")), responses(
-    (status = 101, description = "switched to the live protocol"),
-    (status = 400, description = "not a WebSocket handshake", body = crate::http::error::Problem),
-    (status = 404, body = crate::http::error::Problem),
-    (status = 429, description = "rate_limited (token guessing) or too_many_sessions (the link's sessions are at the cap)",
-        body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/share/{token}/ws", operation_id = "connect_share", tag = "share", params(("token" = String, Path, description = "The share link's token, as in its URL.")), responses(
+    (status = 101, description = "switched to the live protocol"), crate::http::error::doc::Public,
+    (status = 400, description = "`malformed_request`: not a WebSocket handshake", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "`not_found`: the token is unknown, revoked or expired (one answer for all three)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`rate_limited` (token guessing) or `too_many_sessions` (the link's sessions are at the cap)", body = crate::http::error::Problem, content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "seconds until it may be tried again")))))]
 #[get("/v1/share/{token}/ws")]
 async fn connect(
     req: HttpRequest,

@@ -79,9 +79,9 @@ async fn notify(
 }
 
 /// Follows the user; the followee hears of a new follow.
-#[utoipa::path(post, path = "/v1/users/{id}/follow", tag = "social", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/{id}/follow", tag = "social", params(("id" = uuid::Uuid, Path, description = "The user's id.")), security(("bearer" = [])),
     responses((status = 204, description = "following (also when already following)"),
-        (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+        crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound, (status = 422, description = "`validation_failed`: the caller cannot follow themselves", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/users/{id}/follow")]
 async fn follow(
     pg: web::Data<PgPool>,
@@ -108,9 +108,9 @@ async fn follow(
 }
 
 /// Stops following the user.
-#[utoipa::path(delete, path = "/v1/users/{id}/follow", tag = "social", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/users/{id}/follow", tag = "social", params(("id" = uuid::Uuid, Path, description = "The user's id.")), security(("bearer" = [])),
     responses((status = 204, description = "not following (also when not following before)"),
-        (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+        crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound, (status = 422, description = "`validation_failed`: the caller cannot follow themselves", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[delete("/v1/users/{id}/follow")]
 async fn unfollow(
     pg: web::Data<PgPool>,
@@ -132,8 +132,8 @@ async fn visible_post(pg: &PgPool, caller: UserId, post: Uuid) -> Result<PostRow
 }
 
 /// Likes the post; its author hears of a new like.
-#[utoipa::path(post, path = "/v1/posts/{id}/like", tag = "social", security(("bearer" = [])),
-    responses((status = 204, description = "liked (also when liked before)"), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/posts/{id}/like", tag = "social", params(("id" = uuid::Uuid, Path, description = "The post's id.")), security(("bearer" = [])),
+    responses((status = 204, description = "liked (also when liked before)"), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[post("/v1/posts/{id}/like")]
 async fn like(
     pg: web::Data<PgPool>,
@@ -158,8 +158,8 @@ async fn like(
 }
 
 /// Takes the caller's like back.
-#[utoipa::path(delete, path = "/v1/posts/{id}/like", tag = "social", security(("bearer" = [])),
-    responses((status = 204, description = "not liked (also when not liked before)"), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(delete, path = "/v1/posts/{id}/like", tag = "social", params(("id" = uuid::Uuid, Path, description = "The post's id.")), security(("bearer" = [])),
+    responses((status = 204, description = "not liked (also when not liked before)"), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[delete("/v1/posts/{id}/like")]
 async fn unlike(
     pg: web::Data<PgPool>,
@@ -174,6 +174,7 @@ async fn unlike(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateComment {
     /// 1 to 1000 characters; surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub text: String,
 }
 
@@ -218,9 +219,8 @@ impl TryFrom<CreateComment> for CommentText {
 }
 
 /// Comments on the post; its author hears of it.
-#[utoipa::path(post, path = "/v1/posts/{id}/comments", tag = "social", request_body = CreateComment, security(("bearer" = [])),
-    responses((status = 201, body = CommentView), (status = 404, body = crate::http::error::Problem),
-        (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/posts/{id}/comments", tag = "social", params(("id" = uuid::Uuid, Path, description = "The post's id.")), request_body = CreateComment, security(("bearer" = [])),
+    responses((status = 201, body = CommentView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody, crate::http::error::doc::NotFound))]
 #[post("/v1/posts/{id}/comments")]
 async fn create_comment(
     pg: web::Data<PgPool>,
@@ -249,8 +249,8 @@ async fn create_comment(
 }
 
 /// The post's comments, oldest first.
-#[utoipa::path(get, path = "/v1/posts/{id}/comments", tag = "social", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<CommentView>), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/posts/{id}/comments", tag = "social", params(("id" = uuid::Uuid, Path, description = "The post's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<CommentView>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/posts/{id}/comments")]
 async fn list_comments(
     pg: web::Data<PgPool>,

@@ -32,6 +32,9 @@ pub const MAX_TRACK_POINTS: u32 = 10_000;
 pub const MAX_TRACK_SCAN: i64 = 100_000;
 /// Default span of a track without `from`: the last day.
 const DEFAULT_TRACK_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// The last millisecond of the year 9999: later `from` and `to` are refused, as are times
+/// before 1970, so that no arithmetic on them overflows and every store can hold them.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(state)
@@ -43,8 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The pet's live state (the live protocol's `state` object).
-#[utoipa::path(get, path = "/v1/pets/{id}/state", tag = "live", security(("bearer" = [])),
-    responses((status = 200, body = LiveState), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/state", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
+    responses((status = 200, body = LiveState), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/state")]
 async fn state(
     pg: web::Data<PgPool>,
@@ -62,12 +65,16 @@ async fn state(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrackQuery {
-    /// Epoch ms; default 24 h before `to`.
+    /// Epoch ms; default 24 h before `to`; not after `to`.
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 253_402_300_799_999_i64)]
     pub from: Option<i64>,
     /// Epoch ms; default now.
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 253_402_300_799_999_i64)]
     pub to: Option<i64>,
-    /// At most this many points (default 1000, at most 10 000).
+    /// At most this many points (default 1000, 2 to 10 000).
+    #[param(value_type = u32, required = false, minimum = 2, maximum = 10_000)]
     pub max_points: Option<u32>,
 }
 
@@ -85,8 +92,8 @@ pub struct Track {
 }
 
 /// Location history, oldest first, each stored sample once, evenly downsampled.
-#[utoipa::path(get, path = "/v1/pets/{id}/track", tag = "live", params(TrackQuery), security(("bearer" = [])),
-    responses((status = 200, body = Track), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/track", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id."), TrackQuery), security(("bearer" = [])),
+    responses((status = 200, body = Track), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/track")]
 async fn track(
     pg: web::Data<PgPool>,
@@ -97,6 +104,14 @@ async fn track(
 ) -> Result<HttpResponse, ApiError> {
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::View).await?;
+    for (field, at) in [("from", query.from), ("to", query.to)] {
+        if at.is_some_and(|at| !(0..=LATEST_MS).contains(&at)) {
+            return Err(ApiError::field(
+                field,
+                "must be epoch milliseconds from 1970 to 9999",
+            ));
+        }
+    }
     let to = query.to.unwrap_or_else(|| Utc::now().timestamp_millis());
     let from = query.from.unwrap_or(to - DEFAULT_TRACK_SPAN_MS);
     let max_points = query.max_points.unwrap_or(DEFAULT_TRACK_POINTS);
@@ -177,8 +192,8 @@ fn downsample<T>(points: Vec<T>, max: usize) -> Vec<T> {
 }
 
 /// The pet's alerts, newest first.
-#[utoipa::path(get, path = "/v1/pets/{id}/alerts", tag = "live", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paged<Alert>), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/alerts", tag = "live", params(("id" = uuid::Uuid, Path, description = "The pet's id."), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paged<Alert>), crate::http::error::doc::Authenticated, crate::http::error::doc::Query, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/alerts")]
 async fn list_alerts(
     pg: web::Data<PgPool>,
@@ -202,8 +217,8 @@ async fn list_alerts(
 }
 
 /// Marks an alert seen (owner or family of its pet).
-#[utoipa::path(post, path = "/v1/alerts/{id}/ack", tag = "live", security(("bearer" = [])),
-    responses((status = 200, body = Alert), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/alerts/{id}/ack", tag = "live", params(("id" = uuid::Uuid, Path, description = "The alert's id.")), security(("bearer" = [])),
+    responses((status = 200, body = Alert), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[post("/v1/alerts/{id}/ack")]
 async fn ack_alert(
     pg: web::Data<PgPool>,
@@ -252,8 +267,9 @@ fn as_opt_millis<S: serde::Serializer>(
 
 /// Sends a command to the pet's collar: `{"cmd":"find_me"}`, `{"cmd":"lost_mode","on":true}`
 /// or `{"cmd":"set_interval","interval_s":60}` (owner or family).
-#[utoipa::path(post, path = "/v1/pets/{id}/collar/commands", tag = "collars", request_body = CollarCommand, security(("bearer" = [])),
-    responses((status = 202, body = CommandView), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+#[utoipa::path(post, path = "/v1/pets/{id}/collar/commands", tag = "collars", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), request_body = CollarCommand, security(("bearer" = [])),
+    responses((status = 202, body = CommandView), crate::http::error::doc::Authenticated, crate::http::error::doc::JsonBody,
+        (status = 404, description = "`not_found`: no such pet, or it wears no collar", body = crate::http::error::Problem, content_type = "application/problem+json")))]
 #[post("/v1/pets/{id}/collar/commands")]
 async fn send_command(
     pg: web::Data<PgPool>,
@@ -294,8 +310,9 @@ async fn send_command(
 }
 
 /// One command and the collar's answer, if any yet.
-#[utoipa::path(get, path = "/v1/pets/{id}/collar/commands/{command_id}", tag = "collars", security(("bearer" = [])),
-    responses((status = 200, body = CommandView), (status = 404, body = crate::http::error::Problem)))]
+#[utoipa::path(get, path = "/v1/pets/{id}/collar/commands/{command_id}", tag = "collars",
+    params(("id" = uuid::Uuid, Path, description = "The pet's id."), ("command_id" = uuid::Uuid, Path, description = "The command's id.")), security(("bearer" = [])),
+    responses((status = 200, body = CommandView), crate::http::error::doc::Authenticated, crate::http::error::doc::NotFound))]
 #[get("/v1/pets/{id}/collar/commands/{command_id}")]
 async fn get_command(
     pg: web::Data<PgPool>,

@@ -18,9 +18,15 @@ const MAX_ACK_ERROR_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum CollarCommand {
-    SetInterval { interval_s: u32 },
+    SetInterval {
+        /// Seconds between reports, 2 to 3600.
+        #[schema(minimum = 2, maximum = 3600)]
+        interval_s: u32,
+    },
     FindMe,
-    LostMode { on: bool },
+    LostMode {
+        on: bool,
+    },
 }
 
 impl CollarCommand {

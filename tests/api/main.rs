@@ -18,6 +18,7 @@ mod health;
 mod helpers;
 mod members;
 mod notifications;
+mod openapi;
 mod pets;
 mod posts_media;
 mod realtime;
