@@ -6,7 +6,7 @@
 # QoS 1 baseline, the server's ingest rate, publish → WebSocket latency and memory per idle
 # collar actor, with where the CPU went.
 #
-# Then the feed benchmark (benches/feed.rs): GET /v1/feed p50/p90/p99 under open-loop load at
+# Then the feed benchmark (benches/feed/): GET /v1/feed p50/p90/p99 under open-loop load at
 # 500 and 2 000 req/s, with the rate achieved and CPU per request.
 #
 # Usage: scripts/bench.sh [--quick]
