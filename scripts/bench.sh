@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real-time benchmark (benches/realtime.rs) against real services: starts (installing if
+# The real-time benchmark (benches/realtime/) against real services: starts (installing if
 # needed) PostgreSQL, Redis, Mosquitto and the MongoDB wire server, raises the open-file limit
 # for the WebSockets, builds the benchmark in release mode (at low priority: the machine may be
 # shared) and runs it. The benchmark starts its own private Mosquitto; it prints the broker's
