@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The real-time benchmark (benches/realtime.rs) against real services: starts (installing if
+# The real-time benchmark (benches/realtime/) against real services: starts (installing if
 # needed) PostgreSQL, Redis, Mosquitto and the MongoDB wire server, raises the open-file limit
 # for the WebSockets, builds the benchmark in release mode (at low priority: the machine may be
 # shared) and runs it. The benchmark starts its own private Mosquitto; it prints the broker's
 # QoS 1 baseline, the server's ingest rate, publish → WebSocket latency and memory per idle
 # collar actor, with where the CPU went.
 #
-# Then the feed benchmark (benches/feed.rs): GET /v1/feed p50/p90/p99 under open-loop load at
+# Then the feed benchmark (benches/feed/): GET /v1/feed p50/p90/p99 under open-loop load at
 # 500 and 2 000 req/s, with the rate achieved and CPU per request.
 #
 # Usage: scripts/bench.sh [--quick]
