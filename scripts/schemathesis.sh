@@ -121,7 +121,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404",
 
 # 422 for: a cursor the server did not issue (cursors are opaque); a track whose from is
 # after its to; following or unfollowing oneself; a pet born in the future or with
-# hr_min >= hr_max; a member email of no account (or the owner's); the owner's id as a
+# hr_min >= hr_max; the owner's own email as a member; the owner's id as a
 # member to remove; a wrong pairing code; a ring that is not closed, crosses itself or
 # encloses no area; a share link longer than PETTYSYNC_SHARE_MAX_EXPIRY_S.
 [[operations]]
