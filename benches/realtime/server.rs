@@ -71,6 +71,8 @@ pub(crate) async fn start_server(run_id: &str, broker_port: u16) -> anyhow::Resu
     settings.jwt_secret = Some(SecretString::from(jwt_secret));
     settings.admin_token = Some(SecretString::from(admin_token.clone()));
     settings.live_grace_s = LIVE_GRACE_S;
+    // One owner holds every session of the bench: lift the per-user cap (issue 8) above it.
+    settings.ws_max_sessions_per_user = usize::MAX;
     let application = launch(&settings).await?;
     note_server_threads();
     let base = serve(application, "realtime");
