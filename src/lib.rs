@@ -2,25 +2,29 @@
 //!
 //! # Layout
 //!
-//! - `config`: the typed [`config::Settings`], the only reader of the environment.
-//! - `startup`: builds every client and the HTTP server ([`startup::Application`]).
-//! - `migrate`: the PostgreSQL schema (`migrations/`) and MongoDB collections and indexes.
-//! - `http/`: the HTTP API, one module per resource; `http::authz` decides who may do what
-//!   with a pet; `http::error` is the one error type and its status/code table.
-//! - `store/`: every PostgreSQL query, one module per aggregate.
-//! - `ingest/`: collar traffic: the MQTT connection, the pure decoder, the pipeline that
-//!   hands messages to actors and stores, commands to collars, voice clips.
-//! - `actors/`: the collar actors and their registry, the live hub and WebSocket sessions,
-//!   the persistence and alert supervisors.
-//! - `auth`: password hashing, access tokens, opaque tokens; `cache`: Redis and rate limits;
-//!   `geofence`: fence shapes and their validation; `fence_index`: H3 cells in front of them; `ids`: identifier newtypes;
-//!   `telemetry`: logging and metrics set-up; `rt`: futures safe to drop at shutdown; `validation`: field errors; `cli`: commands; `simulate`: the virtual collar fleet.
+//! The crate is layered, and every import looks down (`src/README.md` has the picture and
+//! the rule, which `scripts/check-layers.sh` checks):
+//!
+//! - wiring: `main`, `cli` (commands), `startup` (builds every client and actor, hands them
+//!   to the handlers as `web::Data`), `simulate` (the virtual collar fleet: a collar, not the
+//!   server);
+//! - the doors: `http/` (the API, one module per resource; `http::authz`, `http::error`) and
+//!   `ingest/` (MQTT in: the connection, the pure decoder, the pipeline);
+//! - `actors/`: collar actors and their registry, the live hub and WebSocket sessions, and
+//!   the supervisors of slow effects (persistence, alerts, notifications, feed, voice spool);
+//! - `store/`: every query of PostgreSQL, MongoDB, Redis and S3, one module per aggregate;
+//! - `domain/`: the vocabulary several layers speak (samples, live state, alerts, commands,
+//!   pages, access rules), with no I/O;
+//! - the ground floor: `config` (the only reader of the environment), `ids`, `auth`,
+//!   `cache` (Redis and rate limits), `geofence` and `fence_index`, `migrate`, `rt` (futures
+//!   safe to drop at shutdown), `telemetry` (logs and metrics), `validation`.
 
 pub mod actors;
 pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod fence_index;
 pub mod geofence;
 pub mod http;

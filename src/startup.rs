@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::collar::CollarOutputs;
+use crate::actors::commands::Commands;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::{LiveHub, SessionCaps};
@@ -23,13 +24,14 @@ use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
 use crate::actors::session::{SessionLimits, SessionLinks};
-use crate::actors::voice_spool::VoiceSpoolDrainer;
+use crate::actors::voice_spool::{Spool, VoiceSpoolDrainer};
+use crate::actors::Actors;
 use crate::auth::{JwtKeys, PasswordHashing};
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::http;
+use crate::http::authz::AdminToken;
 use crate::http::health::Dependencies;
-use crate::ingest::commands::Commands;
 use crate::ingest::mqtt::{self, Acker, MqttLink};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::voice::VoiceStore;
@@ -55,17 +57,6 @@ pub struct Application {
     alerts: Addr<AlertSupervisor>,
     arbiters: Vec<Arbiter>,
     drain_timeout: Duration,
-}
-
-/// The admin bearer token; `None` turns the admin routes off.
-#[derive(Clone)]
-pub struct AdminToken(pub Option<secrecy::SecretString>);
-
-/// Handles to the long-lived actors that HTTP handlers talk to.
-#[derive(Clone)]
-pub struct Actors {
-    pub registry: Addr<CollarRegistry>,
-    pub hub: Addr<LiveHub>,
 }
 
 impl Application {
@@ -114,7 +105,7 @@ impl Application {
         };
         let persistence = {
             let outputs = persistence::Outputs {
-                acker: Acker::new(mqtt.client.clone()),
+                acker: std::sync::Arc::new(Acker::new(mqtt.client.clone())),
                 redis: redis.clone(),
                 alerts: alerts.clone().recipient(),
             };
@@ -145,7 +136,11 @@ impl Application {
             s3: s3.clone(),
             bucket: settings.s3_bucket.clone(),
         };
-        let drainer = VoiceSpoolDrainer::new(voice.clone());
+        let drainer = VoiceSpoolDrainer::new(Spool {
+            pg: pg.clone(),
+            s3: s3.clone(),
+            bucket: settings.s3_bucket.clone(),
+        });
         Supervisor::start(move |_| drainer);
         let pipeline = Pipeline::new(
             settings.mqtt_topic_prefix.clone(),

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod collar;
+pub mod commands;
 pub mod events;
 pub mod feed;
 pub mod hub;
@@ -14,3 +15,10 @@ pub mod rules;
 pub mod scope;
 pub mod session;
 pub mod voice_spool;
+
+/// Handles to the long-lived actors that HTTP handlers talk to (as `web::Data`).
+#[derive(Clone)]
+pub struct Actors {
+    pub registry: actix::Addr<registry::CollarRegistry>,
+    pub hub: actix::Addr<hub::LiveHub>,
+}

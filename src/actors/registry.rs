@@ -15,10 +15,10 @@ use super::collar::{
     SetupChanged, Snapshot, LIVE_INTERVAL_S,
 };
 use super::events::{GetPetState, LiveState, SetLiveMode};
+use crate::actors::commands::{CollarCommand, Commands};
 use crate::cache::Redis;
 use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
-use crate::ingest::commands::{CollarCommand, Commands};
 use crate::store::collars::{self, CollarSetup};
 
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
@@ -200,44 +200,60 @@ impl Handler<PetChanged> for CollarRegistry {
         if self.reloading.insert(msg.pet_id) {
             ctx.run_later(RELOAD_DEBOUNCE, move |registry, ctx| {
                 registry.reloading.remove(&msg.pet_id);
-                registry.reload(msg.pet_id, ctx);
+                ctx.spawn(registry.reload(msg.pet_id));
             });
         }
     }
 }
 
 impl CollarRegistry {
-    /// Reloads the pet's collar setup and hands it to the running actor.
-    fn reload(&mut self, pet_id: PetId, ctx: &mut Context<Self>) {
-        let msg = PetChanged { pet_id };
+    /// Reloads the pet's collar setup and hands it to the running actor; resolves once the
+    /// actor has it in its mailbox (ahead of any collar message that comes after).
+    fn reload(&mut self, pet_id: PetId) -> impl ActorFuture<Self, Output = ()> {
         let pg = self.pg.clone();
-        let serial = self.by_pet.get(&msg.pet_id).cloned();
+        let serial = self.by_pet.get(&pet_id).cloned();
         let reload = async move {
             // The collar may have been paired since: look it up afresh.
             let serial = match serial {
                 Some(serial) => Some(serial),
-                None => collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten(),
+                None => collars::serial_of_pet(&pg, pet_id).await.ok().flatten(),
             }?;
             let setup = collars::load_setup(&pg, &serial).await.ok().flatten()?;
             index_off_thread(setup).await.ok()
         };
-        ctx.spawn(
-            crate::rt::guarded(reload)
-                .into_actor(self)
-                .map(move |loaded, registry, _| {
-                    let Some((setup, fences)) = loaded else {
-                        return;
-                    };
-                    // An unpaired collar's old pet must no longer point at it.
-                    registry.by_pet.retain(|_, serial| *serial != setup.serial);
-                    if let Some(pet) = setup.pet_id {
-                        registry.by_pet.insert(pet, setup.serial.clone());
-                    }
-                    if let Some(addr) = registry.running(&setup.serial) {
-                        addr.do_send(SetupChanged { setup, fences });
-                    }
-                }),
-        );
+        crate::rt::guarded(reload)
+            .into_actor(self)
+            .map(move |loaded, registry, _| {
+                let Some((setup, fences)) = loaded else {
+                    return;
+                };
+                // An unpaired collar's old pet must no longer point at it.
+                registry.by_pet.retain(|_, serial| *serial != setup.serial);
+                if let Some(pet) = setup.pet_id {
+                    registry.by_pet.insert(pet, setup.serial.clone());
+                }
+                if let Some(addr) = registry.running(&setup.serial) {
+                    addr.do_send(SetupChanged { setup, fences });
+                }
+            })
+    }
+}
+
+/// A collar was paired to the pet or unpaired from it (HTTP → registry): unlike other
+/// changes, applied before the answer, so every collar message read after the pairing's
+/// answer is the new pet's.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PairingChanged {
+    /// The pet the collar was paired to or unpaired from.
+    pub pet_id: PetId,
+}
+
+impl Handler<PairingChanged> for CollarRegistry {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: PairingChanged, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.reload(msg.pet_id))
     }
 }
 

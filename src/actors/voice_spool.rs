@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::ingest::voice::VoiceStore;
+use sqlx::PgPool;
+
 use crate::store::voice as store;
 
 /// How often the spool is looked at.
@@ -19,15 +20,23 @@ const CLAIM_LEASE: Duration = Duration::from_secs(300);
 /// Waits before a failed clip is tried again: doubled per failure up to the last.
 const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
 
+/// Where spooled clips come from and go to. Cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    pub pg: PgPool,
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+}
+
 pub struct VoiceSpoolDrainer {
-    voice: VoiceStore,
+    spool: Spool,
     draining: bool,
 }
 
 impl VoiceSpoolDrainer {
-    pub fn new(voice: VoiceStore) -> Self {
+    pub fn new(spool: Spool) -> Self {
         Self {
-            voice,
+            spool,
             draining: false,
         }
     }
@@ -37,8 +46,8 @@ impl VoiceSpoolDrainer {
             return;
         }
         self.draining = true;
-        let voice = self.voice.clone();
-        ctx.spawn(crate::rt::guarded(drain_round(voice)).into_actor(self).map(
+        let spool = self.spool.clone();
+        ctx.spawn(crate::rt::guarded(drain_round(spool)).into_actor(self).map(
             |result, actor, ctx| {
                 actor.draining = false;
                 match result {
@@ -55,14 +64,14 @@ impl VoiceSpoolDrainer {
 }
 
 /// One round: claims due clips and uploads each; returns how many it claimed.
-async fn drain_round(voice: VoiceStore) -> Result<usize, sqlx::Error> {
-    let claimed = store::claim_spooled(&voice.pg, DRAIN_BATCH, CLAIM_LEASE).await?;
+async fn drain_round(spool: Spool) -> Result<usize, sqlx::Error> {
+    let claimed = store::claim_spooled(&spool.pg, DRAIN_BATCH, CLAIM_LEASE).await?;
     let count = claimed.len();
     for spooled in claimed {
         let clip = &spooled.clip;
-        match voice.upload(clip, spooled.wav).await {
+        match store::upload(&spool.s3, &spool.bucket, clip, spooled.wav).await {
             Ok(key) => {
-                store::unspool(&voice.pg, clip, &key).await?;
+                store::unspool(&spool.pg, clip, &key).await?;
                 metrics::counter!("pettysync_voice_clips_total").increment(1);
                 metrics::counter!("pettysync_voice_unspooled_total").increment(1);
             }
@@ -71,7 +80,7 @@ async fn drain_round(voice: VoiceStore) -> Result<usize, sqlx::Error> {
                 let backoff =
                     (RETRY_BACKOFF.0 * 2u32.saturating_pow(attempt.min(8))).min(RETRY_BACKOFF.1);
                 let message: String = format!("{error:#}").chars().take(500).collect();
-                store::spool_failed(&voice.pg, clip, backoff, &message).await?;
+                store::spool_failed(&spool.pg, clip, backoff, &message).await?;
             }
         }
     }

@@ -4,13 +4,13 @@ use actix_web::{delete, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::actors::registry::PetChanged;
+use crate::actors::registry::PairingChanged;
+use crate::actors::Actors;
 use crate::cache::{FailureLimit, Redis};
 use crate::http::authz::{pet_access, Action, Admin, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::ids::{CollarSerial, PetId};
-use crate::startup::Actors;
 use crate::store::collars::{self, PairError};
 use crate::store::millis;
 
@@ -107,7 +107,8 @@ async fn pair(
     }
     match collars::pair(&pg, pet_id, &body.serial, &body.pairing_code).await? {
         Ok(paired) => {
-            actors.registry.do_send(PetChanged { pet_id });
+            // The collar's actor is on the new pet before the answer goes out.
+            let _ = actors.registry.send(PairingChanged { pet_id }).await;
             let pairing = paired.pairing;
             Ok(HttpResponse::Ok().json(PairingView {
                 serial: pairing.serial,
@@ -148,6 +149,6 @@ async fn unpair(
     if !collars::unpair(&pg, pet_id).await? {
         return Err(ApiError::NotFound);
     }
-    actors.registry.do_send(PetChanged { pet_id });
+    let _ = actors.registry.send(PairingChanged { pet_id }).await;
     Ok(HttpResponse::NoContent().finish())
 }

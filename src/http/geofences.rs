@@ -10,6 +10,7 @@ use utoipa::openapi::schema::{
     ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type,
 };
 
+use crate::actors::Actors;
 use crate::geofence::{
     FenceGeometry, FenceKind, MAX_NAME_CHARS, MAX_RADIUS_M, MAX_VERTICES, MIN_RADIUS_M,
 };
@@ -18,7 +19,6 @@ use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{GeofenceId, PetId};
-use crate::startup::Actors;
 use crate::store::geofences::{self, FenceFields, FenceRow};
 use crate::store::millis;
 use crate::validation::{FieldError, Violations};

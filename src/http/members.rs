@@ -15,13 +15,13 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::hub::{PetAccessLost, RevokeShare};
+use crate::actors::Actors;
 use crate::http::accounts::is_plausible_email;
 use crate::http::authz::{pet_access, Action, AuthUser, PetRole};
 use crate::http::error::{ApiError, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
-use crate::startup::Actors;
 use crate::store::{accounts, invitations, millis, pets, share};
 
 /// Days an invitation waits for its invitee.

@@ -6,13 +6,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
 use crate::actors::hub::{PetAccessLost, RevokeShare};
-use crate::actors::registry::PetChanged;
+use crate::actors::registry::{PairingChanged, PetChanged};
+use crate::actors::Actors;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
-use crate::startup::Actors;
 use crate::store::{millis, pets, share};
 use crate::validation::Violations;
 
@@ -302,6 +302,6 @@ async fn delete_pet(
         pet_id,
         users: people,
     });
-    actors.registry.do_send(PetChanged { pet_id });
+    let _ = actors.registry.send(PairingChanged { pet_id }).await;
     Ok(HttpResponse::NoContent().finish())
 }

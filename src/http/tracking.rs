@@ -11,17 +11,17 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::actors::commands::{CollarCommand, Commands};
 use crate::actors::events::{Alert, GetPetState, LiveState};
 use crate::actors::persistence::{integer, number};
 use crate::actors::registry::IntervalSet;
+use crate::actors::Actors;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::PetId;
-use crate::ingest::commands::{CollarCommand, Commands};
 use crate::migrate::TELEMETRY_COLLECTION;
-use crate::startup::Actors;
 use crate::store::{alerts, collars};
 
 /// Points a track answers with when the client does not say.

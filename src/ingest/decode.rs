@@ -11,6 +11,7 @@ use std::ops::RangeInclusive;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+pub use crate::domain::sample::{Activity, Fix, Sample};
 use crate::ids::CollarSerial;
 
 /// Largest single telemetry sample message.
@@ -87,61 +88,6 @@ pub fn parse_topic(prefix: &str, topic: &str) -> Result<Topic, Rejection> {
     let serial = CollarSerial::parse(serial)
         .map_err(|rule| Rejection::new(Reason::BadTopic, format!("serial {rule}")))?;
     Ok(Topic { serial, channel })
-}
-
-/// What the collar was doing during a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activity {
-    Sleep,
-    Rest,
-    Walk,
-    Run,
-    Play,
-}
-
-impl Activity {
-    /// Every activity, in protocol order.
-    pub const ALL: [Activity; 5] = [
-        Activity::Sleep,
-        Activity::Rest,
-        Activity::Walk,
-        Activity::Run,
-        Activity::Play,
-    ];
-
-    /// The protocol's name of the activity.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Activity::Sleep => "sleep",
-            Activity::Rest => "rest",
-            Activity::Walk => "walk",
-            Activity::Run => "run",
-            Activity::Play => "play",
-        }
-    }
-}
-
-/// A position fix.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Fix {
-    pub lat: f64,
-    pub lon: f64,
-    /// Horizontal accuracy in metres.
-    pub acc: Option<f64>,
-}
-
-/// One validated telemetry sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub seq: u64,
-    pub ts_ms: i64,
-    pub fix: Option<Fix>,
-    pub hr: Option<u16>,
-    pub steps: Option<u32>,
-    pub act: Option<Activity>,
-    pub bat: Option<u8>,
-    pub temp: Option<f64>,
 }
 
 /// One validated voice clip (mono 16-bit little-endian PCM).

@@ -1,9 +1,8 @@
 //! Collar traffic over MQTT: the connection (`mqtt`), the pure decoder (`decode`), the
 //! pipeline that hands decoded messages on (`pipeline`), messages of collars that cannot be
-//! looked up yet (`parking`), stores beside ingest retried until they succeed (`side`),
-//! commands to collars (`commands`) and voice clip storage (`voice`).
+//! looked up yet (`parking`), stores beside ingest retried until they succeed (`side`), and
+//! voice clip storage (`voice`). Commands to collars are `actors::commands`.
 
-pub mod commands;
 pub mod decode;
 pub mod mqtt;
 pub mod parking;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+pub use crate::domain::ack::{AckToken, Acknowledge};
 
 /// Requests (publishes, acks, subscribes) queued for the event loop before callers wait.
 const REQUEST_CHANNEL_CAPACITY: usize = 10_000;
@@ -89,22 +90,6 @@ impl MqttLink {
     }
 }
 
-/// The MQTT message to acknowledge once everything it carried is stored.
-#[derive(Debug, Clone, Copy)]
-pub struct AckToken {
-    pub pkid: u16,
-    pub qos: QoS,
-}
-
-impl AckToken {
-    pub fn of(publish: &Publish) -> Self {
-        Self {
-            pkid: publish.pkid,
-            qos: publish.qos,
-        }
-    }
-}
-
 /// Acknowledges messages to the broker without making the caller wait: when the client's
 /// request queue is full (the event loop is busy handing messages to ingest), the
 /// acknowledgement waits for room in its own task. Those tasks are bounded by the messages
@@ -121,6 +106,12 @@ impl Acker {
 
     /// Acknowledges the message this token stands for.
     pub fn ack(&self, token: AckToken) {
+        Acknowledge::ack(self, token)
+    }
+}
+
+impl Acknowledge for Acker {
+    fn ack(&self, token: AckToken) {
         let mut stub = Publish::new("", token.qos, Vec::new(), None);
         stub.pkid = token.pkid;
         if self.client.try_ack(&stub).is_ok() {

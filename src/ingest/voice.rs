@@ -4,9 +4,6 @@
 //! spool drainer uploads it when S3 is back, so an S3 outage neither loses clips nor holds
 //! the broker's in-flight window.
 
-use std::time::Duration;
-
-use aws_sdk_s3::primitives::ByteStream;
 use sqlx::PgPool;
 
 use super::decode::VoiceClip;
@@ -14,8 +11,6 @@ use super::side::StoreError;
 use crate::ids::PetId;
 use crate::store::voice::{self as store, ClipRow};
 
-/// Longest wait for one upload to S3 (the SDK's own retries included).
-pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// Clips the spool may hold (a 10 s clip at 22 kHz is 430 KiB of WAV); when it is full, a
 /// clip S3 does not take stays unacknowledged and is tried again.
 pub const MAX_SPOOLED_CLIPS: i64 = 2_000;
@@ -26,11 +21,6 @@ pub struct VoiceStore {
     pub pg: PgPool,
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
-}
-
-/// The S3 key of a clip.
-pub fn voice_key(serial: &str, seq: i64) -> String {
-    format!("voice/{serial}/{seq}.wav")
 }
 
 impl VoiceStore {
@@ -51,7 +41,7 @@ impl VoiceStore {
             duration_ms: clip.duration_ms as i32,
         };
         let wav = wav(&clip.pcm, clip.rate_hz);
-        match self.upload(&row, wav.clone()).await {
+        match store::upload(&self.s3, &self.bucket, &row, wav.clone()).await {
             Ok(key) => {
                 let mut conn = self.pg.acquire().await.map_err(StoreError::from_sqlx)?;
                 store::record(&mut conn, &row, &key)
@@ -78,23 +68,6 @@ impl VoiceStore {
                 Ok(())
             }
         }
-    }
-
-    /// Puts the WAV in S3; returns its key.
-    pub async fn upload(&self, clip: &ClipRow, wav: Vec<u8>) -> anyhow::Result<String> {
-        let key = voice_key(&clip.serial, clip.seq);
-        let put = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type("audio/wav")
-            .body(ByteStream::from(wav))
-            .send();
-        tokio::time::timeout(UPLOAD_TIMEOUT, put)
-            .await
-            .map_err(|_| anyhow::anyhow!("S3 upload timed out"))??;
-        Ok(key)
     }
 }
 

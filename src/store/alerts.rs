@@ -5,8 +5,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::actors::events::{Alert, AlertKind};
-use crate::http::pagination::Page;
+use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::page::Page;
 use crate::ids::{PetId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 
-use crate::http::pagination::Page;
+use crate::domain::page::Page;
 use crate::ids::{GeofenceId, PetId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]

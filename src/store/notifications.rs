@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::http::pagination::Page;
+use crate::domain::page::Page;
 use crate::ids::{PetId, UserId};
 
 /// The push services a phone can be registered with.

@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::http::pagination::Page;
+use crate::domain::access::PetRole;
+use crate::domain::page::Page;
 use crate::ids::{PetId, UserId};
 
 /// A pet as stored, with the caller's role and its collar.
@@ -201,4 +202,29 @@ pub async fn owner_of(pg: &PgPool, pet: PetId) -> Result<Option<UserId>, sqlx::E
         .fetch_optional(pg)
         .await?;
     Ok(row.map(|(id,)| UserId(id)))
+}
+
+/// The caller's relation to the pet, if any.
+pub async fn role_of(
+    pg: &PgPool,
+    user: UserId,
+    pet: PetId,
+) -> Result<Option<PetRole>, sqlx::Error> {
+    let role: Option<(String,)> = sqlx::query_as(
+        "SELECT 'owner' FROM pets WHERE id = $1 AND owner_id = $2
+         UNION ALL
+         SELECT role FROM pet_members WHERE pet_id = $1 AND user_id = $2
+         LIMIT 1",
+    )
+    .bind(pet)
+    .bind(user)
+    .fetch_optional(pg)
+    .await?;
+    Ok(role.map(|(role,)| {
+        if role == "owner" {
+            PetRole::Owner
+        } else {
+            PetRole::Family
+        }
+    }))
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
-use crate::http::pagination::Page;
+use crate::domain::page::Page;
 use crate::ids::{PetId, UserId};
 
 /// A post waiting for its upload.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::http::pagination::Page;
+use crate::domain::page::Page;
 use crate::ids::{PetId, UserId};
 
 /// A share link as stored.

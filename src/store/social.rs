@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::http::pagination::Page;
+use crate::domain::page::Page;
 use crate::ids::UserId;
 
 /// Makes `follower` follow `followee`; false when it already did.

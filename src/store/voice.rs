@@ -1,12 +1,43 @@
-//! Voice clips: the row of a clip stored in S3, and the spool of clips S3 did not take yet
-//! (their WAV kept here until the spool drainer uploads it).
+//! Voice clips: the WAV in S3 (`voice/{serial}/{seq}.wav`), the row of a clip stored there,
+//! and the spool of clips S3 did not take yet (their WAV kept here until the spool drainer
+//! uploads it).
 
 use std::time::Duration;
 
+use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::ids::PetId;
+
+/// Longest wait for one upload to S3 (the SDK's own retries included).
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The S3 key of a clip.
+pub fn voice_key(serial: &str, seq: i64) -> String {
+    format!("voice/{serial}/{seq}.wav")
+}
+
+/// Puts a clip's WAV in S3; returns its key.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    clip: &ClipRow,
+    wav: Vec<u8>,
+) -> anyhow::Result<String> {
+    let key = voice_key(&clip.serial, clip.seq);
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type("audio/wav")
+        .body(ByteStream::from(wav))
+        .send();
+    tokio::time::timeout(UPLOAD_TIMEOUT, put)
+        .await
+        .map_err(|_| anyhow::anyhow!("S3 upload timed out"))??;
+    Ok(key)
+}
 
 /// A clip's facts, as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]

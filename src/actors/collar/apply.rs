@@ -10,8 +10,8 @@ use super::CollarActor;
 use crate::actors::alerts::RaiseAlert;
 use crate::actors::events::{ActivityState, AlertKind, Battery, Location, Vitals};
 use crate::actors::rules::{Crossing, FixPlacement};
+use crate::domain::sample::Sample;
 use crate::geofence::FenceKind;
-use crate::ingest::decode::Sample;
 
 /// H3 resolution of the `h3` cell in the live state (cells of about 2 000 m²).
 const STATE_H3_RESOLUTION: h3o::Resolution = h3o::Resolution::Eleven;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::actors::events::AlertKind;
+use crate::domain::sample::{Fix, Sample};
 use crate::ids::PetId;
-use crate::ingest::decode::{Fix, Sample};
 use crate::store::collars::PairingSpan;
 
 /// Collects what a collar actor sends out on its own (not in answers).

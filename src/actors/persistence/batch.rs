@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 
+use crate::domain::sample::Sample;
 use crate::ids::PetId;
-use crate::ingest::decode::Sample;
 use crate::migrate::{DEAD_LETTER_COLLECTION, TELEMETRY_COLLECTION};
 use crate::store::alert_outbox;
 

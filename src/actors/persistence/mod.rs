@@ -21,7 +21,7 @@ pub use self::snapshots::SNAPSHOT_TTL_S;
 use super::alerts::{Deliver, RaiseAlert};
 use super::collar::SnapshotWrite;
 use crate::cache::Redis;
-use crate::ingest::mqtt::{AckToken, Acker};
+use crate::domain::ack::{AckToken, Acknowledge};
 
 /// Most documents in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -70,7 +70,7 @@ pub struct Buffered;
 
 /// Where a stored batch's effects go.
 pub struct Outputs {
-    pub acker: Acker,
+    pub acker: std::sync::Arc<dyn Acknowledge>,
     pub redis: Redis,
     pub alerts: Recipient<Deliver>,
 }

@@ -20,8 +20,9 @@ use super::protocol::{quote, MAX_QUOTE_CHARS};
 use super::{SessionLinks, UserSession, Viewer};
 use crate::actors::events::{GetPetState, LiveState};
 use crate::actors::hub::{Unwatch, Watch};
-use crate::http::authz::{self, Action};
+use crate::domain::access::Action;
 use crate::ids::PetId;
+use crate::store::pets::role_of;
 
 /// Most pet ids one `subscribe` may name.
 pub const MAX_PETS_PER_SUBSCRIBE: usize = 100;
@@ -193,7 +194,7 @@ async fn check_pet(links: &SessionLinks, session_id: Uuid, viewer: Viewer, id: S
         }
         Viewer::Share(_) => return Answer::Forbidden(id),
     };
-    match authz::pet_role(&links.pg, user, pet_id).await {
+    match role_of(&links.pg, user, pet_id).await {
         Ok(Some(role)) if role.may(Action::View) => {}
         Ok(_) => return Answer::Forbidden(id),
         Err(error) => {

@@ -18,13 +18,13 @@ use tracing::Instrument;
 
 mod handoff;
 
-use super::commands::Commands;
 use super::decode::{self, Channel, Rejection};
 use super::mqtt::{AckToken, Acker, Inbound};
 use super::parking::{Parked, Pending};
 use super::side::SideTasks;
 use super::voice::VoiceStore;
 use crate::actors::collar::CollarActor;
+use crate::actors::commands::Commands;
 use crate::actors::persistence::PersistenceSupervisor;
 use crate::actors::registry::{CollarRegistry, Resolve};
 

@@ -3,43 +3,15 @@
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::domain::command::{CollarCommand, INTERVAL_RANGE_S};
 use crate::ids::{PetId, UserId};
 
-/// Shortest and longest reporting interval a collar accepts (collar protocol).
-pub const INTERVAL_RANGE_S: std::ops::RangeInclusive<u32> = 2..=3600;
 /// Longest error text kept from a collar's answer.
 const MAX_ACK_ERROR_CHARS: usize = 500;
-
-/// A command as the collar protocol writes it (without `v` and `id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
-pub enum CollarCommand {
-    SetInterval {
-        /// Seconds between reports, 2 to 3600.
-        #[schema(minimum = 2, maximum = 3600)]
-        interval_s: u32,
-    },
-    FindMe,
-    LostMode {
-        on: bool,
-    },
-}
-
-impl CollarCommand {
-    /// Checks the protocol's bounds.
-    pub fn validate(&self) -> Result<(), &'static str> {
-        match self {
-            Self::SetInterval { interval_s } if !INTERVAL_RANGE_S.contains(interval_s) => {
-                Err("interval_s must be between 2 and 3600")
-            }
-            _ => Ok(()),
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -153,18 +125,5 @@ mod tests {
             json(CollarCommand::LostMode { on: true }),
             serde_json::json!({"v":1,"id":id,"cmd":"lost_mode","on":true})
         );
-    }
-
-    #[test]
-    fn set_interval_is_bounded() {
-        assert!(CollarCommand::SetInterval { interval_s: 1 }
-            .validate()
-            .is_err());
-        assert!(CollarCommand::SetInterval { interval_s: 2 }
-            .validate()
-            .is_ok());
-        assert!(CollarCommand::SetInterval { interval_s: 3601 }
-            .validate()
-            .is_err());
     }
 }
