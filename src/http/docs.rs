@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
     accounts, collars, error, feed, geofences, health, live, members, notifications, pets, posts,
-    share, social, tracking,
+    share, shared, social, tracking,
 };
 
 /// What holds for every operation.
@@ -43,7 +43,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         social::follow, social::unfollow, social::like, social::unlike,
         social::create_comment, social::list_comments,
         feed::get_feed,
-        share::create_link, share::list_links, share::revoke_link, share::view, share::connect,
+        share::create_link, share::list_links, share::revoke_link, shared::view, shared::connect,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security, &Problems, &Links),

@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod pets;
 pub mod posts;
 pub mod share;
+pub mod shared;
 pub mod social;
 pub mod tracking;
 
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(feed::configure)
     .configure(notifications::configure)
     .configure(share::configure)
+    .configure(shared::configure)
     .configure(pages::configure)
     .default_service(web::to(not_found));
 }
