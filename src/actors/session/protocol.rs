@@ -50,13 +50,25 @@ pub enum FrameError {
 /// Parses one text frame of the live protocol. Pure and total: any input gives a message or
 /// a [`FrameError`], never a panic.
 pub fn parse_client_frame(text: &str) -> Result<ClientMessage, FrameError> {
-    serde_json::from_str::<ClientMessage>(text).map_err(|e| {
+    let refuse = |e: serde_json::Error| {
         if e.is_data() {
             FrameError::NotAMessage(quote(&e.to_string(), MAX_COMPLAINT_CHARS))
         } else {
             FrameError::NotJson
         }
-    })
+    };
+    // serde also takes an internally tagged enum from an array (`["ping"]`); a frame of the
+    // protocol is an object.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('[')
+    {
+        return Err(match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(_) => FrameError::NotAMessage("a frame must be a JSON object".to_owned()),
+            Err(e) => refuse(e),
+        });
+    }
+    serde_json::from_str::<ClientMessage>(text).map_err(refuse)
 }
 
 /// At most `max` characters of `text`, to quote it back.
@@ -113,6 +125,22 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_json_array_is_no_message_even_when_it_spells_one() {
+        for text in [
+            r#"["ping"]"#,
+            r#" ["subscribe",["a"]]"#,
+            r#"["auth","t"]"#,
+            "[]",
+        ] {
+            assert!(
+                matches!(parse_client_frame(text), Err(FrameError::NotAMessage(_))),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_client_frame(r#"["ping""#), Err(FrameError::NotJson));
     }
 
     #[test]
