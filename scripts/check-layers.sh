@@ -39,7 +39,7 @@ forbid src/domain -- 'http|ingest|actors|store|startup' "domain uses only the gr
 forbid src/store -- 'http|ingest|actors|startup' "store uses only domain and the ground floor"
 forbid src/actors -- 'http|ingest|startup' "actors do not use http, ingest or startup"
 forbid src/ingest -- 'http|startup' "ingest does not use http or startup"
-forbid src/http -- 'startup' "http gets what it needs through web::Data, not from startup"
+forbid src/http -- 'startup|ingest' "http gets what it needs through web::Data (not from startup), and is not the collars' door"
 forbid "${ground_floor[@]}" -- 'http|ingest|actors|store|startup' "the ground floor uses no layer above it"
 forbid src/simulate -- 'http|ingest|actors|store|startup' "the simulator is a collar: it speaks only the collar protocol"
 exit $status

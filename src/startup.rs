@@ -33,6 +33,7 @@ use crate::http;
 use crate::http::authz::AdminToken;
 use crate::http::health::Dependencies;
 use crate::ingest::mqtt::{self, Acker, MqttLink};
+use crate::ingest::outbound::{self, Outbound};
 use crate::ingest::pipeline::Pipeline;
 use crate::ingest::voice::VoiceStore;
 
@@ -51,6 +52,8 @@ pub struct Application {
     server: Server,
     mqtt: MqttLink,
     mqtt_task: JoinHandle<()>,
+    outbound: Outbound,
+    outbound_task: JoinHandle<()>,
     pipeline_task: JoinHandle<()>,
     pipeline_stop: watch::Sender<bool>,
     persistence: Addr<PersistenceSupervisor>,
@@ -78,9 +81,11 @@ impl Application {
         let sns = sns_client(&aws, &settings);
         let (forward, messages) = mpsc::channel(mqtt::INGEST_QUEUE);
         let (mqtt, mqtt_task) = mqtt::connect(&settings, forward).context("PETTYSYNC_MQTT_URL")?;
+        let (outbound, outbound_task) =
+            outbound::connect(&settings).context("PETTYSYNC_MQTT_URL")?;
         let commands = Commands::new(
             pg.clone(),
-            mqtt.client.clone(),
+            outbound.client.clone(),
             settings.mqtt_topic_prefix.clone(),
         );
 
@@ -161,7 +166,10 @@ impl Application {
             s3,
             s3_bucket: settings.s3_bucket.clone(),
             sns,
-            mqtt: mqtt.clone(),
+            mqtt: {
+                let (inbound, outbound) = (mqtt.clone(), outbound.clone());
+                std::sync::Arc::new(move || inbound.is_connected() && outbound.is_connected())
+            },
             readiness: Default::default(),
         };
         let listener = TcpListener::bind(&settings.http_addr).context("PETTYSYNC_HTTP_ADDR")?;
@@ -212,6 +220,8 @@ impl Application {
             server,
             mqtt,
             mqtt_task,
+            outbound,
+            outbound_task,
             pipeline_task,
             pipeline_stop,
             persistence,
@@ -262,6 +272,8 @@ impl Application {
         self.mqtt
             .disconnect(self.mqtt_task, left.max(DISCONNECT_WAIT_MIN))
             .await;
+        let _ = self.outbound.client.try_disconnect();
+        self.outbound_task.abort();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

@@ -1,8 +1,7 @@
 //! Commands to collars: recorded in PostgreSQL, published on `…/collars/{serial}/cmd` at
 //! QoS 1, and matched with the collar's answer on `…/cmd/ack`.
 
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::AsyncClient;
+use rumqttc::{AsyncClient, QoS};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -13,7 +13,6 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::cache::Redis;
-use crate::ingest::mqtt::MqttLink;
 
 /// How long one dependency may take to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,7 +27,8 @@ pub struct Dependencies {
     pub s3: aws_sdk_s3::Client,
     pub s3_bucket: String,
     pub sns: aws_sdk_sns::Client,
-    pub mqtt: MqttLink,
+    /// Whether the MQTT connections (collar messages in, commands out) are up.
+    pub mqtt: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
     /// The last answer, shared by every worker.
     pub readiness: ReadinessCache,
 }
@@ -119,7 +119,7 @@ async fn probe(deps: &Dependencies) -> Readiness {
                 .map_err(Into::into)
         }),
     );
-    let mqtt = ("mqtt", deps.mqtt.is_connected());
+    let mqtt = ("mqtt", (deps.mqtt)());
     let checks: BTreeMap<_, _> = [pg, mongo, redis, s3, sns, mqtt]
         .into_iter()
         .map(|(name, ok)| (name, if ok { "ok" } else { "unreachable" }))

@@ -229,7 +229,7 @@ impl Driver {
                     self.connected.send_replace(false);
                     return;
                 }
-                Ok(_) => {}
+                Ok(event) => count_event(&event),
                 Err(error) => {
                     if self.connected.send_replace(false) {
                         tracing::warn!(%error, "lost the MQTT broker; reconnecting");
@@ -251,4 +251,17 @@ impl Driver {
             }
         }
     }
+}
+
+/// Counts the packets that go by, so a stall shows where it is (acknowledgements that do
+/// not go out, commands the broker does not take).
+fn count_event(event: &Event) {
+    let kind = match event {
+        Event::Outgoing(Outgoing::PubAck(_)) => "puback_out",
+        Event::Outgoing(Outgoing::Publish(_)) => "publish_out",
+        Event::Outgoing(Outgoing::AwaitAck(_)) => "collision",
+        Event::Incoming(Packet::PubAck(_)) => "puback_in",
+        _ => return,
+    };
+    metrics::counter!("pettysync_mqtt_packets_total", "kind" => kind).increment(1);
 }

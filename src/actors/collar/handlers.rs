@@ -6,9 +6,9 @@ use tokio::time::Instant;
 
 use super::{Applied, CollarActor};
 use crate::actors::events::LiveState;
+use crate::domain::sample::Sample;
 use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
-use crate::ingest::decode::Sample;
 use crate::store::collars::CollarSetup;
 
 /// Valid samples from one MQTT message, in message order.
