@@ -38,7 +38,7 @@ impl std::fmt::Debug for AccessToken {
 /// `bad_request`, and the session stays open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// Not JSON, or JSON that is not an object.
+    /// Not JSON at all (valid JSON that is not a message object is `NotAMessage`).
     #[error("not a JSON object")]
     NotJson,
     /// A JSON object that is not a message of the protocol (unknown `type`, missing or
