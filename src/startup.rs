@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
-use crate::actors::collar::CollarOutputs;
+use crate::actors::collar::{CollarOutputs, IngestLag};
 use crate::actors::commands::Commands;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
@@ -34,7 +34,7 @@ use crate::http::authz::AdminToken;
 use crate::http::health::Dependencies;
 use crate::ingest::mqtt::{self, Acker, MqttLink};
 use crate::ingest::outbound::{self, Outbound};
-use crate::ingest::pipeline::Pipeline;
+use crate::ingest::pipeline::{Pipeline, PipelineOutputs};
 use crate::ingest::voice::VoiceStore;
 
 /// PostgreSQL connections per server.
@@ -117,17 +117,19 @@ impl Application {
             let supervisor = PersistenceSupervisor::new(mongo.clone(), outputs);
             Supervisor::start(move |_| supervisor)
         };
+        let lag = IngestLag::default();
         let registry = CollarRegistry::new(
             pg.clone(),
             redis.clone(),
             arbiters.iter().map(Arbiter::handle).collect(),
             commands.clone(),
             {
-                let (hub, persistence) = (hub_addr.clone(), persistence.clone());
+                let (hub, persistence, lag) = (hub_addr.clone(), persistence.clone(), lag.clone());
                 move |registry| CollarOutputs {
                     hub: hub.recipient(),
                     persistence: persistence.recipient(),
                     registry: registry.recipient(),
+                    lag,
                 }
             },
         );
@@ -147,15 +149,15 @@ impl Application {
             bucket: settings.s3_bucket.clone(),
         });
         Supervisor::start(move |_| drainer);
-        let pipeline = Pipeline::new(
-            settings.mqtt_topic_prefix.clone(),
-            registry.clone(),
-            persistence.clone(),
-            Acker::new(mqtt.client.clone()),
-            commands.clone(),
+        let outputs = PipelineOutputs {
+            registry: registry.clone(),
+            persistence: persistence.clone(),
+            acker: Acker::new(mqtt.client.clone()),
+            commands: commands.clone(),
             voice,
-            stop_rx,
-        );
+            lag: lag.clone(),
+        };
+        let pipeline = Pipeline::new(settings.mqtt_topic_prefix.clone(), outputs, stop_rx);
         let pipeline_task = tokio::spawn(pipeline.run(messages));
 
         let (dependencies_s3, dependencies_sns) = (s3.clone(), sns.clone());

@@ -1,6 +1,6 @@
-//! Messages of collars that could not be looked up (PostgreSQL away, the registry busy
-//! restarting): neither processed nor acknowledged nor dropped, but parked per serial and
-//! tried again with backoff. While a serial has parked messages, its new ones queue behind
+//! Messages of collars whose actor is being looked up, or could not be (PostgreSQL away, the
+//! registry busy restarting): neither processed nor acknowledged nor dropped, but parked per
+//! serial and tried again with backoff. While a serial has parked messages, its new ones queue behind
 //! them, so one collar's messages stay in order. When [`MAX_PARKED`] messages wait, ingest
 //! takes no more from the broker until some are through (bounded, back-pressure).
 
@@ -56,17 +56,11 @@ impl Parked {
 
     /// Parks a message behind the serial's others.
     pub fn park(&mut self, serial: &str, pending: Pending) {
-        if self.count == 0 {
-            metrics::counter!("pettysync_ingest_parked_spells_total").increment(1);
-        }
         self.queues
             .entry(serial.to_owned())
             .or_default()
             .push_back(pending);
         self.count += 1;
-        let backoff = self.backoff();
-        self.retry_at
-            .get_or_insert_with(|| Instant::now() + backoff);
         metrics::gauge!("pettysync_ingest_parked").set(self.count as f64);
     }
 
@@ -96,16 +90,23 @@ impl Parked {
         metrics::gauge!("pettysync_ingest_parked").set(self.count as f64);
     }
 
-    /// A retry found the store still away: wait longer before the next.
+    /// A lookup found the store still away: retry after a longer wait (one timer for all).
     pub fn retry_failed(&mut self) {
+        if self.retry_at.is_some() {
+            return;
+        }
         self.failures += 1;
         self.retry_at = (!self.is_empty()).then(|| Instant::now() + self.backoff());
     }
 
-    /// A retry went through: the next parking starts from the shortest wait.
+    /// A lookup went through: the next failure starts from the shortest wait.
     pub fn retry_done(&mut self) {
         self.failures = 0;
-        self.retry_at = (!self.is_empty()).then(|| Instant::now() + self.backoff());
+    }
+
+    /// The lookups of a retry are under way; their answers set the next retry, if any.
+    pub fn retry_started(&mut self) {
+        self.retry_at = None;
     }
 
     fn backoff(&self) -> Duration {

@@ -7,6 +7,7 @@ pub mod collars;
 pub mod feed;
 pub mod geofences;
 pub mod invitations;
+pub mod locks;
 pub mod notifications;
 pub mod pets;
 pub mod posts;

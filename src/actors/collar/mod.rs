@@ -13,6 +13,7 @@
 
 mod apply;
 mod handlers;
+mod lag;
 mod pairings;
 mod snapshot;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 pub use self::handlers::{GetState, LiveModeChanged, PetAt, SetupChanged, StatusReport, Telemetry};
+pub use self::lag::IngestLag;
 pub use self::snapshot::{snapshot_key, SeqSet, Snapshot, SnapshotWrite};
 use super::alerts::RaiseAlert;
 use super::events::StateChanged;
@@ -58,6 +60,8 @@ pub struct CollarOutputs {
     /// Alerts and snapshots that no collar message carries (timers, setup changes, stop).
     pub persistence: Recipient<Append>,
     pub registry: Recipient<Deregister>,
+    /// When ingest last fell behind (silence then is ours, not the collar's).
+    pub lag: IngestLag,
 }
 
 /// What the actor made of one collar message, for the pipeline to store with it.
@@ -163,8 +167,14 @@ impl CollarActor {
             ctx.cancel_future(handle);
         }
         let after = self.current_interval() * SILENT_INTERVALS;
-        self.silence = Some(ctx.run_later(after, |actor, ctx| {
+        self.silence = Some(ctx.run_later(after, move |actor, ctx| {
             actor.silence = None;
+            if actor.outputs.lag.within(after) {
+                // Ingest fell behind meanwhile: the collar's messages may be waiting at the
+                // broker. Give it another whole window once ingest keeps up.
+                metrics::counter!("pettysync_silence_deferred_total").increment(1);
+                return actor.rearm_silence(ctx);
+            }
             actor.went_offline("silent", ctx);
             // No message carries this alert: it goes to persistence on its own.
             actor.persist_now();

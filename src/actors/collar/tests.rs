@@ -88,10 +88,15 @@ fn setup(pet: PetId, interval_s: i32) -> CollarSetup {
 }
 
 fn outputs(recorder: &Addr<Recorder>) -> CollarOutputs {
+    outputs_with_lag(recorder, IngestLag::default())
+}
+
+fn outputs_with_lag(recorder: &Addr<Recorder>, lag: IngestLag) -> CollarOutputs {
     CollarOutputs {
         hub: recorder.clone().recipient(),
         persistence: recorder.clone().recipient(),
         registry: recorder.clone().recipient(),
+        lag,
     }
 }
 
@@ -170,6 +175,40 @@ async fn silence_for_three_intervals_raises_one_offline_alert() {
     assert!(
         !collar.connected(),
         "an offline collar's actor stops when idle"
+    );
+}
+
+#[actix::test]
+async fn silence_while_ingest_is_behind_is_not_the_collars() {
+    tokio::time::pause();
+    let recorder = Recorder::default().start();
+    let lag = IngestLag::default();
+    let setup = setup(PetId::new(), 300);
+    let collar = CollarActor::new(
+        setup,
+        Vec::new(),
+        None,
+        false,
+        outputs_with_lag(&recorder, lag.clone()),
+    )
+    .start();
+    send(&collar, vec![sample(1)]).await;
+    // The stores push back for a while: the collar's messages wait at the broker.
+    for _ in 0..10 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        lag.mark();
+        settle().await;
+    }
+    assert!(
+        recorder.send(Kinds).await.unwrap().is_empty(),
+        "no offline alert while ingest is behind"
+    );
+    // Ingest keeps up again and the collar stays quiet: offline one whole window later.
+    tokio::time::advance(Duration::from_secs(3 * 300 + 1)).await;
+    settle().await;
+    assert_eq!(
+        recorder.send(Kinds).await.unwrap(),
+        vec![AlertKind::CollarOffline]
     );
 }
 

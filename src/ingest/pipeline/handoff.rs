@@ -136,6 +136,7 @@ impl Pipeline {
         };
         while buffered >= MAX_BUFFERED && !self.stopping() {
             metrics::counter!("pettysync_ingest_backpressure_total").increment(1);
+            self.lag.mark();
             tokio::time::sleep(BACKPRESSURE_POLL).await;
             let Ok(now) = self.persistence.send(Buffered).await else {
                 return;

@@ -5,55 +5,53 @@
 //! one message at a time, so one collar's messages stay in order; slow stores push back
 //! through the bounded channels.
 //!
-//! A collar is known, unknown, or — when PostgreSQL or the registry cannot say — not known
-//! yet: such messages are parked (`parking`) and tried again, never counted as unknown and
-//! acknowledged, so a database blip loses nothing.
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+//! A collar whose actor is not running is looked up beside ingest (`lookups`) while its
+//! messages wait parked (`parking`), in order. It turns out known, unknown, or — when
+//! PostgreSQL or the registry cannot say — not known yet: then its messages stay parked and
+//! are tried again, never counted as unknown and acknowledged, so a database blip loses
+//! nothing.
 
 use actix::Addr;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 mod handoff;
+mod lookups;
 
+use self::lookups::{Cached, Lookup, Lookups};
 use super::decode::{self, Channel, Rejection};
 use super::mqtt::{AckToken, Acker, Inbound};
 use super::parking::{Parked, Pending};
 use super::side::SideTasks;
 use super::voice::VoiceStore;
-use crate::actors::collar::CollarActor;
+use crate::actors::collar::{CollarActor, IngestLag};
 use crate::actors::commands::Commands;
 use crate::actors::persistence::PersistenceSupervisor;
-use crate::actors::registry::{CollarRegistry, Resolve};
+use crate::actors::registry::CollarRegistry;
 
-/// Unknown serials remembered, so a flood of them costs no database lookups.
-const UNKNOWN_CACHE_MAX: usize = 10_000;
-/// How long an unknown serial is remembered (a collar provisioned meanwhile is found after).
-const UNKNOWN_TTL: Duration = Duration::from_secs(30);
 /// Largest part of a dead letter's payload kept (a `too_large` message is cut to this).
 const DEAD_LETTER_RAW_BYTES: usize = 64 * 1024;
 
-/// What a lookup of a serial found.
-enum Lookup {
-    Known(Addr<CollarActor>),
-    /// Never provisioned: counted and dropped.
-    Unknown,
-    /// The registry or PostgreSQL could not say: park and try again.
-    Unavailable,
-}
-
-pub struct Pipeline {
-    pub topic_prefix: String,
+/// What ingest talks to: the registry, persistence, the broker (acknowledgements), the
+/// stores beside ingest, and the collar actors' sense of ingest falling behind.
+pub struct PipelineOutputs {
     pub registry: Addr<CollarRegistry>,
     pub persistence: Addr<PersistenceSupervisor>,
     pub acker: Acker,
     pub commands: Commands,
     pub voice: VoiceStore,
+    pub lag: IngestLag,
+}
+
+pub struct Pipeline {
+    topic_prefix: String,
+    persistence: Addr<PersistenceSupervisor>,
+    acker: Acker,
+    commands: Commands,
+    voice: VoiceStore,
+    lag: IngestLag,
     side: SideTasks,
-    actors: HashMap<String, Addr<CollarActor>>,
-    unknown: HashMap<String, Instant>,
+    lookups: Lookups,
     parked: Parked,
     stop: watch::Receiver<bool>,
 }
@@ -61,23 +59,18 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(
         topic_prefix: String,
-        registry: Addr<CollarRegistry>,
-        persistence: Addr<PersistenceSupervisor>,
-        acker: Acker,
-        commands: Commands,
-        voice: VoiceStore,
+        outputs: PipelineOutputs,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
             topic_prefix,
-            registry,
-            persistence,
-            side: SideTasks::new(acker.clone()),
-            acker,
-            commands,
-            voice,
-            actors: HashMap::new(),
-            unknown: HashMap::new(),
+            persistence: outputs.persistence,
+            side: SideTasks::new(outputs.acker.clone()),
+            acker: outputs.acker,
+            commands: outputs.commands,
+            voice: outputs.voice,
+            lag: outputs.lag,
+            lookups: Lookups::new(outputs.registry),
             parked: Parked::default(),
             stop,
         }
@@ -90,10 +83,17 @@ impl Pipeline {
         let mut stop = self.stop.clone();
         loop {
             let retry_at = self.parked.retry_at();
+            if !self.parked.has_room() {
+                // Ingest takes nothing more until parked messages are through.
+                self.lag.mark();
+            }
             tokio::select! {
                 biased;
                 _ = stopped(&mut stop) => return,
-                _ = sleep_until(retry_at), if retry_at.is_some() => self.retry_parked().await,
+                Some((serial, lookup)) = self.lookups.next(), if self.lookups.busy() => {
+                    self.looked_up(&serial, lookup).await
+                }
+                _ = sleep_until(retry_at), if retry_at.is_some() => self.retry_parked(),
                 inbound = messages.recv(), if self.parked.has_room() => match inbound {
                     Some(inbound) => self.handle_in_span(inbound).await,
                     None => return,
@@ -138,86 +138,58 @@ impl Pipeline {
         if self.parked.holds(&serial) {
             return self.parked.park(&serial, pending);
         }
-        match self.lookup(&serial).await {
+        match self.lookups.cached(&serial) {
+            Cached::Known(actor) => {
+                if let Err(pending) = self.process(pending, &serial, &actor).await {
+                    self.park_and_look_up(&serial, pending);
+                }
+            }
+            Cached::Unknown => self.drop_unknown(&pending),
+            Cached::NotYet => self.park_and_look_up(&serial, pending),
+        }
+    }
+
+    /// Parks the message behind the serial's others and has its actor looked up.
+    fn park_and_look_up(&mut self, serial: &str, pending: Pending) {
+        self.parked.park(serial, pending);
+        self.lookups.start(serial);
+    }
+
+    /// A lookup finished: the serial's parked messages go on, in order, are dropped as
+    /// unknown, or wait for the next retry.
+    async fn looked_up(&mut self, serial: &str, lookup: Lookup) {
+        match lookup {
             Lookup::Known(actor) => {
-                if let Err(pending) = self.process(pending, &serial, &actor).await {
-                    self.parked.park(&serial, pending);
-                }
-            }
-            Lookup::Unknown => self.drop_unknown(&pending),
-            Lookup::Unavailable => self.parked.park(&serial, pending),
-        }
-    }
-
-    /// Tries the parked messages again, serial by serial, in order; stops at the first
-    /// serial that still cannot be looked up.
-    async fn retry_parked(&mut self) {
-        for serial in self.parked.serials() {
-            if self.stopping() {
-                return;
-            }
-            let actor = match self.lookup(&serial).await {
-                Lookup::Known(actor) => actor,
-                Lookup::Unknown => {
-                    for pending in self.parked.take(&serial) {
-                        self.drop_unknown(&pending);
+                let mut queue = self.parked.take(serial);
+                while let Some(pending) = queue.pop_front() {
+                    if self.stopping() {
+                        return self.parked.put_back(serial, queue);
                     }
-                    continue;
+                    if let Err(pending) = self.process(pending, serial, &actor).await {
+                        // The actor stopped meanwhile: look it up again.
+                        queue.push_front(pending);
+                        self.parked.put_back(serial, queue);
+                        self.lookups.forget(serial);
+                        return self.lookups.start(serial);
+                    }
                 }
-                Lookup::Unavailable => return self.parked.retry_failed(),
-            };
-            let mut queue = self.parked.take(&serial);
-            while let Some(pending) = queue.pop_front() {
-                if let Err(pending) = self.process(pending, &serial, &actor).await {
-                    queue.push_front(pending);
-                    self.parked.put_back(&serial, queue);
-                    return self.parked.retry_failed();
-                }
-                if self.stopping() {
-                    return;
+                self.parked.retry_done();
+            }
+            Lookup::Unknown => {
+                for pending in self.parked.take(serial) {
+                    self.drop_unknown(&pending);
                 }
             }
+            Lookup::Unavailable => self.parked.retry_failed(),
         }
-        self.parked.retry_done();
     }
 
-    /// The running actor of a provisioned collar, started if needed.
-    async fn lookup(&mut self, serial: &str) -> Lookup {
-        if let Some(addr) = self.actors.get(serial).filter(|a| a.connected()) {
-            return Lookup::Known(addr.clone());
+    /// Looks up again, after a backoff, every parked serial whose lookup is not under way.
+    fn retry_parked(&mut self) {
+        for serial in self.parked.serials() {
+            self.lookups.start(&serial);
         }
-        if let Some(seen) = self.unknown.get(serial) {
-            if seen.elapsed() < UNKNOWN_TTL {
-                return Lookup::Unknown;
-            }
-        }
-        let resolve = Resolve {
-            serial: serial.to_owned(),
-        };
-        match self.registry.send(resolve).await {
-            Ok(Ok(Some(addr))) => {
-                self.unknown.remove(serial);
-                self.actors.insert(serial.to_owned(), addr.clone());
-                Lookup::Known(addr)
-            }
-            Ok(Ok(None)) => {
-                if self.unknown.len() >= UNKNOWN_CACHE_MAX {
-                    self.unknown.clear();
-                }
-                self.unknown.insert(serial.to_owned(), Instant::now());
-                Lookup::Unknown
-            }
-            Ok(Err(error)) => {
-                metrics::counter!("pettysync_collar_lookup_failures_total").increment(1);
-                tracing::warn!(collar = %serial, error = ?error, "could not look up a collar; its messages wait");
-                Lookup::Unavailable
-            }
-            Err(error) => {
-                metrics::counter!("pettysync_collar_lookup_failures_total").increment(1);
-                tracing::warn!(collar = %serial, %error, "collar registry unavailable; messages wait");
-                Lookup::Unavailable
-            }
-        }
+        self.parked.retry_started();
     }
 
     /// Sends to the collar actor, waiting when its mailbox is full (never dropping); `None`
@@ -237,7 +209,7 @@ impl Pipeline {
             Ok(result) => Some(result),
             Err(_) => {
                 // Stopped between lookup and send: forget it; the retry starts a new one.
-                self.actors.remove(serial);
+                self.lookups.forget(serial);
                 None
             }
         }
