@@ -193,8 +193,9 @@ async fn silence_while_ingest_is_behind_is_not_the_collars() {
     )
     .start();
     send(&collar, vec![sample(1)]).await;
-    // The stores push back for a while: the collar's messages wait at the broker.
-    for _ in 0..10 {
+    // The stores push back for longer than the collar's silence window (3 × 300 s): its
+    // messages wait at the broker.
+    for _ in 0..20 {
         tokio::time::advance(Duration::from_secs(60)).await;
         lag.mark();
         settle().await;
