@@ -79,7 +79,7 @@ impl Application {
         let aws = aws_config(&settings).await;
         let s3 = s3_client(&aws, &settings);
         let sns = sns_client(&aws, &settings);
-        let (forward, messages) = mpsc::channel(mqtt::INGEST_QUEUE);
+        let (forward, messages) = mpsc::channel(mqtt::ingest_queue(&settings));
         let (mqtt, mqtt_task) = mqtt::connect(&settings, forward).context("PETTYSYNC_MQTT_URL")?;
         let (outbound, outbound_task) =
             outbound::connect(&settings).context("PETTYSYNC_MQTT_URL")?;

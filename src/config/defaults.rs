@@ -38,6 +38,7 @@ pub(super) struct Defaults {
     log_format: LogFormat,
     mqtt_receive_maximum: u16,
     mqtt_session_expiry_s: u32,
+    mqtt_keep_alive_s: u64,
     drain_timeout_s: u64,
     push_alert_rate_limit_per_hour: u32,
 }
@@ -74,6 +75,7 @@ pub(super) const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Text,
     mqtt_receive_maximum: 65_535,
     mqtt_session_expiry_s: 7 * 24 * 3600,
+    mqtt_keep_alive_s: 30,
     drain_timeout_s: 30,
     push_alert_rate_limit_per_hour: 60,
 };

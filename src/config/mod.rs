@@ -93,6 +93,9 @@ pub struct Settings {
     pub mqtt_receive_maximum: u16,
     /// Seconds the broker keeps our session (and queues messages for it) while we are away.
     pub mqtt_session_expiry_s: u32,
+    /// MQTT keep-alive of the server's connections: a broker that answers no ping within it
+    /// is taken for lost.
+    pub mqtt_keep_alive_s: u64,
     /// Longest a SIGTERM waits for buffered work to be stored before the process exits.
     pub drain_timeout_s: u64,
     /// Most alert pushes one user gets per hour (social pushes have their own budget).

@@ -1,4 +1,4 @@
-//! Unit tests of the settings added for abuse resistance.
+//! Unit tests of the settings added for abuse resistance and for ingest.
 
 use super::*;
 
@@ -71,4 +71,21 @@ fn zero_sign_in_limits_are_refused() {
         error.map(|e| e.setting).as_deref(),
         Some("PETTYSYNC_AUTH_ATTEMPTS_PER_MINUTE")
     );
+}
+
+#[test]
+fn an_mqtt_keep_alive_rumqttc_refuses_names_the_setting() {
+    let error = settings_with("mqtt_keep_alive_s", 4).err();
+    assert_eq!(
+        error.map(|e| e.setting).as_deref(),
+        Some("PETTYSYNC_MQTT_KEEP_ALIVE_S")
+    );
+    let settings = settings_with("mqtt_keep_alive_s", 5).expect("5 s is the least");
+    crate::ingest::mqtt::options(&settings).expect("rumqttc takes it");
+}
+
+#[test]
+fn the_ingest_queue_holds_the_whole_broker_window() {
+    let settings = settings_with("mqtt_receive_maximum", 500).expect("a window of 500");
+    assert_eq!(crate::ingest::mqtt::ingest_queue(&settings), 500);
 }

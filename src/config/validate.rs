@@ -5,6 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, Settings, MIN_ADMIN_TOKEN_BYTES, MIN_JWT_SECRET_BYTES};
 
+/// MQTT carries the keep-alive in two bytes; rumqttc takes no less than 5 s.
+const KEEP_ALIVE_S: std::ops::RangeInclusive<u64> = 5..=u16::MAX as u64;
+
 impl Settings {
     /// Checks what types alone cannot: addresses parse, URLs have the right scheme, sizes.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -77,6 +80,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "PETTYSYNC_MQTT_RECEIVE_MAXIMUM",
                 "must be 1 to 65535",
+            ));
+        }
+        if !KEEP_ALIVE_S.contains(&self.mqtt_keep_alive_s) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MQTT_KEEP_ALIVE_S",
+                "must be 5 to 65535",
             ));
         }
         if self.drain_timeout_s == 0 {

@@ -26,17 +26,14 @@ pub use crate::domain::ack::{AckToken, Acknowledge};
 
 /// Requests (publishes, acks, subscribes) queued for the event loop before callers wait.
 const REQUEST_CHANNEL_CAPACITY: usize = 10_000;
-/// Messages forwarded to the pipeline and not yet taken; when full, the event loop waits,
-/// stops reading the socket, and the broker holds the rest.
-pub const INGEST_QUEUE: usize = 1024;
 /// Payload bytes taken from the broker and not yet handled (forwarded, parked or being
-/// stored beside ingest): the same back-pressure, counted in bytes, so a run of voice
-/// clips cannot fill memory where a run of samples would not.
+/// stored beside ingest). The broker's flow control bounds how many messages we hold (our
+/// Receive Maximum); this bounds their bytes, so a run of voice clips cannot fill memory
+/// where a run of samples would not. Only when it is spent does the event loop wait.
 pub const INGEST_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// First wait after the broker is lost; doubled per failure up to `MAX_BACKOFF`.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// Largest packet the broker may send us (MQTT 5 Maximum Packet Size). Above the largest
 /// message the collar protocol allows (a 640 KiB voice clip), so a message that is too large
 /// for its channel still arrives and is dead-lettered as `too_large`; the broker discards
@@ -134,7 +131,7 @@ impl Acknowledge for Acker {
 /// session: QoS 1 messages that arrive while it is away wait at the broker).
 pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::v5::OptionError> {
     let mut options = MqttOptions::parse_url(settings.mqtt_url.expose_secret())?;
-    options.set_keep_alive(KEEP_ALIVE);
+    options.set_keep_alive(Duration::from_secs(settings.mqtt_keep_alive_s));
     options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
     options.set_clean_start(false);
     options.set_manual_acks(true);
@@ -155,6 +152,15 @@ pub fn subscriptions(prefix: &str) -> Vec<String> {
         .iter()
         .map(|channel| format!("{prefix}/collars/+/{channel}"))
         .collect()
+}
+
+/// Room for the messages the pipeline has not taken yet: the whole window the broker may
+/// fill (our Receive Maximum). Sending into it then never waits, so the event loop keeps
+/// reading the socket while the stores are slow: pings are answered, and the backlog waits
+/// at the broker, under its flow control, rather than in the socket where a ping response
+/// would queue behind it and the connection would be dropped as dead.
+pub fn ingest_queue(settings: &Settings) -> usize {
+    usize::from(settings.mqtt_receive_maximum)
 }
 
 /// Starts the connection; it reconnects with backoff until `disconnect`.
@@ -205,6 +211,7 @@ impl Driver {
                         broker_receive_maximum = ?window,
                         "connected to the MQTT broker"
                     );
+                    metrics::counter!("pettysync_mqtt_connections_total").increment(1);
                     self.connected.send_replace(true);
                     backoff = MIN_BACKOFF;
                     self.subscribe();

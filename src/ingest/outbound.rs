@@ -22,7 +22,6 @@ use crate::config::Settings;
 const REQUEST_CHANNEL_CAPACITY: usize = 1_000;
 /// Commands sent and not yet acknowledged by the broker.
 const MAX_INFLIGHT: u16 = 100;
-const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// First wait after the broker is lost; doubled per failure up to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
 
@@ -60,7 +59,7 @@ pub fn connect(settings: &Settings) -> anyhow::Result<(Outbound, JoinHandle<()>)
         .append_pair("client_id", &client_id);
     let mut options = MqttOptions::parse_url(url.as_str())?;
     options
-        .set_keep_alive(KEEP_ALIVE)
+        .set_keep_alive(Duration::from_secs(settings.mqtt_keep_alive_s))
         .set_clean_session(true)
         .set_inflight(MAX_INFLIGHT)
         .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);

@@ -3,12 +3,14 @@
 //! proxy, an oversized message, SIGTERM while a store is away, and `kill -9` mid-ingest.
 //!
 //! - `burst`: 50 collars publishing as fast as they can through a stock Mosquitto;
+//! - `backlog`: 25 000 samples held up while MongoDB is away, through a stock Mosquitto;
 //! - `postgres`: lookups and alerts while PostgreSQL is away;
 //! - `s3`: voice clips and telemetry while S3 is away;
 //! - `hostile`: a 1 MiB message among other collars' telemetry, and topics no collar may use;
 //! - `mongo`: a 30 s MongoDB outage with a SIGTERM in it;
 //! - `crash`: `kill -9` during ingest of 20 000 samples, and an alert raised at SIGTERM.
 
+mod backlog;
 mod burst;
 mod crash;
 mod hostile;

@@ -55,6 +55,10 @@ async fn a_burst_from_50_collars_through_a_stock_broker_is_stored_whole() {
     wait_for_all_stored(&db, &serials, expected, Duration::from_secs(120)).await;
     let log = broker.log();
     assert!(
+        log.contains(&client_id),
+        "the broker logged the server:\n{log}"
+    );
+    assert!(
         !log.contains("Outgoing messages are being dropped"),
         "the broker dropped messages for the server:\n{log}"
     );
