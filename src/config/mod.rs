@@ -212,4 +212,17 @@ fn default_auth_attempts_per_minute() -> u32 {
 }
 
 #[cfg(test)]
+impl Settings {
+    /// The defaults with `key` set to `value`, validated, as the environment would set it.
+    pub(crate) fn defaults_with(key: &str, value: impl Serialize) -> Result<Self, ConfigError> {
+        let settings: Settings = Figment::from(Serialized::defaults(DEFAULTS))
+            .merge(Serialized::default(key, value))
+            .extract()
+            .map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -2,14 +2,8 @@
 
 use super::*;
 
-/// The defaults with `key` set to `value`, as the environment would set it.
 fn settings_with(key: &str, value: impl Serialize) -> Result<Settings, ConfigError> {
-    let settings: Settings = Figment::from(Serialized::defaults(DEFAULTS))
-        .merge(Serialized::default(key, value))
-        .extract()
-        .map_err(from_figment)?;
-    settings.validate()?;
-    Ok(settings)
+    Settings::defaults_with(key, value)
 }
 
 #[test]
@@ -80,12 +74,5 @@ fn an_mqtt_keep_alive_rumqttc_refuses_names_the_setting() {
         error.map(|e| e.setting).as_deref(),
         Some("PETTYSYNC_MQTT_KEEP_ALIVE_S")
     );
-    let settings = settings_with("mqtt_keep_alive_s", 5).expect("5 s is the least");
-    crate::ingest::mqtt::options(&settings).expect("rumqttc takes it");
-}
-
-#[test]
-fn the_ingest_queue_holds_the_whole_broker_window() {
-    let settings = settings_with("mqtt_receive_maximum", 500).expect("a window of 500");
-    assert_eq!(crate::ingest::mqtt::ingest_queue(&settings), 500);
+    settings_with("mqtt_keep_alive_s", 5).expect("5 s is the least");
 }

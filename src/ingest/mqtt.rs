@@ -272,3 +272,20 @@ fn count_event(event: &Event) {
     };
     metrics::counter!("pettysync_mqtt_packets_total", "kind" => kind).increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rumqttc_takes_the_least_keep_alive_the_settings_allow() {
+        let settings = Settings::defaults_with("mqtt_keep_alive_s", 5).expect("5 s is valid");
+        options(&settings).expect("rumqttc takes it");
+    }
+
+    #[test]
+    fn the_ingest_queue_holds_the_whole_broker_window() {
+        let settings = Settings::defaults_with("mqtt_receive_maximum", 500).expect("a window");
+        assert_eq!(ingest_queue(&settings), 500);
+    }
+}
