@@ -78,7 +78,7 @@ impl Commands {
         id: &str,
         ok: bool,
         error: Option<&str>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), sqlx::Error> {
         let Ok(id) = id.parse::<Uuid>() else {
             return Ok(());
         };

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::cache::Redis;
 use crate::config::Settings;
 use crate::ids::UserId;
+use crate::retry::Backoff;
 use crate::store::feed::{self, FeedEntry};
 
 /// Most outbox rows one drain takes.
@@ -26,7 +27,7 @@ pub const MAX_BATCH: i64 = 100;
 /// a nudge lost to a restart).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Waits after a failed drain: doubled per failure up to the second.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 /// How often processed rows are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 /// How long processed rows are kept (to see what was fanned out when), in seconds.
@@ -113,8 +114,7 @@ impl FeedFanout {
             }
             Err(error) => {
                 self.failures += 1;
-                let backoff = (RETRY_BACKOFF.0 * 2u32.saturating_pow(self.failures.min(8) - 1))
-                    .min(RETRY_BACKOFF.1);
+                let backoff = RETRY_BACKOFF.after(self.failures);
                 self.retry_at = Some(Instant::now() + backoff);
                 metrics::counter!("pettysync_feed_drain_failures_total").increment(1);
                 tracing::warn!(error = ?error, ?backoff, "feed fan-out failed; retrying");

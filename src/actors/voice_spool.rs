@@ -9,6 +9,7 @@ use actix::prelude::*;
 
 use sqlx::PgPool;
 
+use crate::retry::Backoff;
 use crate::store::voice as store;
 
 /// How often the spool is looked at.
@@ -18,7 +19,7 @@ const DRAIN_BATCH: i64 = 8;
 /// How long a claimed clip is reserved for the server that claimed it: far above a round.
 const CLAIM_LEASE: Duration = Duration::from_secs(300);
 /// Waits before a failed clip is tried again: doubled per failure up to the last.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// Where spooled clips come from and go to. Cheap to clone.
 #[derive(Clone)]
@@ -77,8 +78,7 @@ async fn drain_round(spool: Spool) -> Result<usize, sqlx::Error> {
             }
             Err(error) => {
                 let attempt = spooled.attempts.max(0) as u32;
-                let backoff =
-                    (RETRY_BACKOFF.0 * 2u32.saturating_pow(attempt.min(8))).min(RETRY_BACKOFF.1);
+                let backoff = RETRY_BACKOFF.after(attempt + 1);
                 let message: String = format!("{error:#}").chars().take(500).collect();
                 store::spool_failed(&spool.pg, clip, backoff, &message).await?;
             }

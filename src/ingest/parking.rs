@@ -11,11 +11,12 @@ use tokio::time::Instant;
 
 use super::decode::Channel;
 use super::mqtt::Inbound;
+use crate::retry::Backoff;
 
 /// Messages parked at once; past this, ingest waits.
 pub const MAX_PARKED: usize = 10_000;
 /// First wait before parked messages are tried again; doubled per failure up to the last.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// A message on its way: the MQTT message, what it is, and when it arrived (decoding checks
 /// sample times against that, not against when a retry happens).
@@ -110,6 +111,6 @@ impl Parked {
     }
 
     fn backoff(&self) -> Duration {
-        (RETRY_BACKOFF.0 * 2u32.saturating_pow(self.failures.min(8))).min(RETRY_BACKOFF.1)
+        RETRY_BACKOFF.after(self.failures)
     }
 }

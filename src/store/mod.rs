@@ -26,3 +26,11 @@ pub fn millis(at: DateTime<Utc>) -> i64 {
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+/// True when retrying cannot mend the error: the data breaks a constraint (class 23) or
+/// cannot be represented (class 22: a NUL in text, a value out of range). Connections,
+/// timeouts and a full pool are not permanent.
+pub fn is_permanent(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23")))
+}

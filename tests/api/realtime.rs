@@ -8,7 +8,7 @@
 //! - `resilience`: a broker outage and a graceful stop with samples in flight.
 
 mod alerts;
-mod commands;
+pub(crate) mod commands;
 mod ingest;
 mod live;
 mod repairing;

@@ -86,17 +86,6 @@ pub(super) async fn store(
     }))
 }
 
-/// True for an error that storing again will not mend: the pet is gone, or the alert breaks
-/// a constraint. Such an alert is dropped (logged and counted), not retried for ever.
-pub(super) fn is_permanent(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("23") || code.starts_with("22")),
-        _ => false,
-    }
-}
-
 impl RaiseAlert {
     /// The alert as an outbox document (`_id` is its id).
     pub fn to_outbox_doc(&self) -> Document {

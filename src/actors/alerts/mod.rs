@@ -23,6 +23,7 @@ use super::events::{AlertKind, AlertStored};
 use super::notifications::gate::PushGate;
 use super::notifications::PushesQueued;
 use crate::ids::PetId;
+use crate::retry::Backoff;
 use crate::store::alert_outbox;
 
 /// Alerts being stored at once; more wait in the queue.
@@ -35,7 +36,7 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 /// Alerts read per sweep.
 const SWEEP_BATCH: i64 = 500;
 /// Waits between retries while PostgreSQL refuses alerts: doubled per failure up to the last.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(10));
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
 /// An alert a collar actor raised. Its id is derived from what raised it (see
 /// `actors::collar`), so raising it again is harmless.
@@ -167,15 +168,14 @@ impl AlertSupervisor {
                 }
                 self.remove_from_outbox(alert.id, ctx);
             }
-            Err(error) if intake::is_permanent(&error) => {
+            Err(error) if crate::store::is_permanent(&error) => {
                 metrics::counter!("pettysync_alerts_failed_total").increment(1);
                 tracing::error!(error = ?error, alert = %alert.id, "alert cannot be stored; dropped");
                 self.remove_from_outbox(alert.id, ctx);
             }
             Err(error) => {
                 self.failures += 1;
-                let backoff = (RETRY_BACKOFF.0 * 2u32.saturating_pow(self.failures.min(8)))
-                    .min(RETRY_BACKOFF.1);
+                let backoff = RETRY_BACKOFF.after(self.failures);
                 metrics::counter!("pettysync_alert_store_retries_total").increment(1);
                 tracing::warn!(error = ?error, ?backoff, alert = %alert.id, "could not store an alert; retrying");
                 self.queue.push_front(alert);

@@ -22,6 +22,7 @@ use super::alerts::{Deliver, RaiseAlert};
 use super::collar::SnapshotWrite;
 use crate::cache::Redis;
 use crate::domain::ack::{AckToken, Acknowledge};
+use crate::retry::Backoff;
 
 /// Most documents in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -32,7 +33,7 @@ pub const MAX_BUFFERED: usize = 20_000;
 /// Messages waiting in the supervisor's mailbox before senders wait.
 const MAILBOX_CAPACITY: usize = 1024;
 /// Waits between retries of a failed write: doubled per failure up to the last.
-const RETRY_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// What one MQTT message (or a collar actor's timer) left to store.
 #[derive(Default, Message)]
@@ -172,7 +173,7 @@ impl PersistenceSupervisor {
                 }
                 Err(error) => {
                     actor.failures += 1;
-                    let backoff = (RETRY_BACKOFF.0 * 2u32.saturating_pow(actor.failures.min(8))).min(RETRY_BACKOFF.1);
+                    let backoff = RETRY_BACKOFF.after(actor.failures);
                     metrics::counter!("pettysync_persistence_failures_total").increment(1);
                     tracing::warn!(error = ?error, ?backoff, "writing samples failed; retrying");
                     ctx.run_later(backoff, |actor, ctx| actor.schedule(ctx));

@@ -14,8 +14,18 @@ pub(super) fn cmd_ack(object: &Object) -> Result<CmdAck, Rejection> {
     Ok(CmdAck {
         id: required("id", text(object, "id", ACK_ID_CHARS)?)?.to_owned(),
         ok: required("ok", boolean(object, "ok")?)?,
-        error: text(object, "error", 0..=usize::MAX)?
-            .map(|e| e.chars().take(ACK_ERROR_CHARS).collect()),
+        error: shown_text(object, "error")?.map(|e| {
+            e.chars()
+                .take(ACK_ERROR_CHARS)
+                .map(|c| {
+                    if c == '\0' {
+                        char::REPLACEMENT_CHARACTER
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        }),
     })
 }
 

@@ -112,7 +112,8 @@ pub(super) fn boolean(object: &Object, key: &str) -> Result<Option<bool>, Reject
         .ok_or_else(|| Rejection::new(Reason::WrongType, rule()))
 }
 
-/// An optional string field whose length in characters is within `chars`.
+/// An optional string field whose length in characters is within `chars`, with no NUL
+/// character (no store keeps one in text).
 pub(super) fn text<'a>(
     object: &'a Object,
     key: &str,
@@ -129,5 +130,21 @@ pub(super) fn text<'a>(
         let detail = format!("{key} must be a string of {min} to {max} characters");
         return Err(Rejection::new(Reason::OutOfRange, detail));
     }
+    if string.contains('\0') {
+        let detail = format!("{key} must not contain a NUL character");
+        return Err(Rejection::new(Reason::WrongType, detail));
+    }
     Ok(Some(string))
+}
+
+/// An optional string field that is only shown, never matched: any length and content
+/// (the caller cuts it and replaces what no store keeps).
+pub(super) fn shown_text<'a>(object: &'a Object, key: &str) -> Result<Option<&'a str>, Rejection> {
+    let Some(value) = present(object, key) else {
+        return Ok(None);
+    };
+    value
+        .as_str()
+        .map(Some)
+        .ok_or_else(|| Rejection::new(Reason::WrongType, format!("{key} must be a string")))
 }

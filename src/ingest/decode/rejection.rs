@@ -45,11 +45,13 @@ pub enum Reason {
     BatchSize,
     PositionIncomplete,
     BadAudio,
+    /// Valid, but a store kept failing for the side stores' limit (kept whole, for replay).
+    StoreFailed,
 }
 
 impl Reason {
     /// Every reason, so metrics can be registered before the first rejection.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::BadTopic,
         Reason::TooLarge,
         Reason::MalformedJson,
@@ -62,6 +64,7 @@ impl Reason {
         Reason::BatchSize,
         Reason::PositionIncomplete,
         Reason::BadAudio,
+        Reason::StoreFailed,
     ];
 
     /// Stable snake_case label for metrics and the dead-letter store.
@@ -79,6 +82,7 @@ impl Reason {
             Reason::BatchSize => "batch_size",
             Reason::PositionIncomplete => "position_incomplete",
             Reason::BadAudio => "bad_audio",
+            Reason::StoreFailed => "store_failed",
         }
     }
 }

@@ -97,30 +97,30 @@ impl Pipeline {
                 .await;
             }
             Ok(Decoded::CmdAck(answer)) => {
-                let (commands, serial) = (self.commands.clone(), serial.to_owned());
+                let (commands, owned) = (self.commands.clone(), serial.to_owned());
                 let store = move || {
                     let (commands, serial, answer) =
-                        (commands.clone(), serial.clone(), answer.clone());
+                        (commands.clone(), owned.clone(), answer.clone());
                     async move {
                         commands
                             .record_ack(&serial, &answer.id, answer.ok, answer.error.as_deref())
                             .await
-                            .map_err(StoreError::Transient)
+                            .map_err(StoreError::from_sqlx)
                     }
                 };
-                self.side.run("cmd_ack", ack, pending.inbound, store).await;
+                self.side.run("cmd_ack", serial, pending, store).await;
             }
             Ok(Decoded::Voice(clip)) => {
                 let Some(pet) = self.tell(serial, actor, PetAt { ts_ms: clip.ts_ms }).await else {
                     return Err(pending);
                 };
-                let (voice, serial) = (self.voice.clone(), serial.to_owned());
+                let (voice, owned) = (self.voice.clone(), serial.to_owned());
                 let clip = std::sync::Arc::new(clip);
                 let store = move || {
-                    let (voice, serial, clip) = (voice.clone(), serial.clone(), clip.clone());
+                    let (voice, serial, clip) = (voice.clone(), owned.clone(), clip.clone());
                     async move { voice.store(&serial, pet, &clip).await }
                 };
-                self.side.run("voice", ack, pending.inbound, store).await;
+                self.side.run("voice", serial, pending, store).await;
             }
         }
         Ok(())
@@ -154,8 +154,23 @@ fn count_rejection(rejection: &Rejection) {
 /// A dead letter: the raw bytes (cut to [`DEAD_LETTER_RAW_BYTES`], with the full size),
 /// topic, reason and time received.
 fn dead_letter_doc(pending: &Pending, serial: &str, rejection: &Rejection) -> Document {
+    letter(pending, serial, rejection, DEAD_LETTER_RAW_BYTES)
+}
+
+/// A valid message a side store could not store in time: kept whole, so it can be replayed.
+pub(in crate::ingest) fn store_failed_letter(
+    pending: &Pending,
+    serial: &str,
+    error: &anyhow::Error,
+) -> Document {
+    let detail: String = format!("{error:#}").chars().take(300).collect();
+    let rejection = Rejection::new(decode::Reason::StoreFailed, detail);
+    letter(pending, serial, &rejection, decode::MAX_VOICE_BYTES)
+}
+
+fn letter(pending: &Pending, serial: &str, rejection: &Rejection, keep: usize) -> Document {
     let publish = &pending.inbound.publish;
-    let kept = publish.payload.len().min(DEAD_LETTER_RAW_BYTES);
+    let kept = publish.payload.len().min(keep);
     let mut doc = doc! {
         "topic": pending.inbound.topic().unwrap_or_default(),
         "serial": serial,

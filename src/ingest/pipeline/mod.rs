@@ -18,6 +18,7 @@ use tracing::Instrument;
 mod handoff;
 mod lookups;
 
+pub(super) use self::handoff::store_failed_letter;
 use self::lookups::{Cached, Lookup, Lookups};
 use super::decode::{self, Channel, Rejection};
 use super::mqtt::{AckToken, Acker, Inbound};
@@ -64,8 +65,12 @@ impl Pipeline {
     ) -> Self {
         Self {
             topic_prefix,
+            side: SideTasks::new(
+                outputs.acker.clone(),
+                outputs.persistence.clone(),
+                stop.clone(),
+            ),
             persistence: outputs.persistence,
-            side: SideTasks::new(outputs.acker.clone()),
             acker: outputs.acker,
             commands: outputs.commands,
             voice: outputs.voice,

@@ -12,6 +12,7 @@ use super::Fleet;
 use crate::collar::{TestCollar, SETTLE};
 use crate::helpers::{poll_until, spawn_app};
 use crate::realtime::{documents, int_field, wait_for_samples};
+use pettysync::ingest::side::SIDE_TASKS;
 
 #[actix_web::test]
 async fn a_1_mib_message_is_a_too_large_dead_letter_and_other_collars_flow_on() {
@@ -97,4 +98,42 @@ async fn messages_on_topics_with_an_invalid_serial_are_dropped_not_stored() {
     wait_for_samples(&db, &collar.serial, "the valid sample", |s| s.len() == 1).await;
     let letters = documents(&db, "dead_letters", doc! {}).await;
     assert!(letters.is_empty(), "nothing stored for them: {letters:?}");
+}
+
+/// A NUL in a command answer's error: PostgreSQL refuses it for good, so it is not retried
+/// for ever. Before, each such answer held one of the 64 side-store slots and the 65th
+/// stopped ingest for every collar.
+#[actix_web::test]
+async fn command_answers_with_a_nul_are_recorded_and_never_stall_ingest() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let mut collar = TestCollar::paired(&app, &owner).await;
+    let sent =
+        crate::realtime::commands::send(&app, &owner, &collar.pet_id, json!({"cmd": "find_me"}))
+            .await;
+    let id = crate::helpers::string_at(&sent, "/id");
+    collar.link.next_command(SETTLE).await;
+    for _ in 0..(SIDE_TASKS + 6) {
+        let ack = json!({"v": 1, "id": id, "ok": false, "error": "no\u{0}fix"});
+        collar.send_raw("cmd/ack", ack.to_string()).await;
+    }
+    let status = json!({"v": 1, "online": true, "fw": "1.0\u{0}"});
+    collar.send_raw("status", status.to_string()).await;
+    collar
+        .publish_sample(&collar.reading(1, json!({"hr": 80})))
+        .await;
+    let db = app.mongo().await;
+    wait_for_samples(&db, &collar.serial, "the sample after the answers", |s| {
+        s.len() == 1
+    })
+    .await;
+    let command = crate::realtime::commands::answered(&app, &owner, &collar.pet_id, &id).await;
+    assert_eq!(command["error"], "no\u{fffd}fix", "{command}");
+    let letters = documents(&db, "dead_letters", doc! {"serial": &collar.serial}).await;
+    let reasons: Vec<_> = letters.iter().map(|l| l.get_str("reason")).collect();
+    assert_eq!(
+        reasons,
+        [Ok("wrong_type")],
+        "the status with a NUL: {letters:?}"
+    );
 }

@@ -14,7 +14,7 @@ fn commands_path(pet_id: &str) -> String {
 }
 
 /// Sends a command as `user`; returns the 202 body.
-async fn send(app: &TestApp, user: &TestUser, pet_id: &str, command: Value) -> Value {
+pub(crate) async fn send(app: &TestApp, user: &TestUser, pet_id: &str, command: Value) -> Value {
     let response = app
         .post(&commands_path(pet_id), user.bearer(), &command)
         .await;
@@ -22,7 +22,7 @@ async fn send(app: &TestApp, user: &TestUser, pet_id: &str, command: Value) -> V
 }
 
 /// Polls the command until the collar's answer is recorded; returns it.
-async fn answered(app: &TestApp, user: &TestUser, pet_id: &str, id: &str) -> Value {
+pub(crate) async fn answered(app: &TestApp, user: &TestUser, pet_id: &str, id: &str) -> Value {
     let path = format!("{}/{id}", commands_path(pet_id));
     let path = &path;
     poll_until(

@@ -105,3 +105,18 @@ fn a_bad_command_ack_is_rejected() {
     }
     assert!(decode_ack(&json!({"v": 1, "id": "a".repeat(64), "ok": true}).to_string()).is_ok());
 }
+
+/// No store keeps a NUL in text (PostgreSQL refuses it for good): a name or id with one is
+/// rejected, and an error, which is only shown, keeps its ack with the NUL replaced.
+#[test]
+fn a_nul_character_is_rejected_in_names_and_replaced_in_errors() {
+    let status = json!({"v": 1, "online": true, "fw": "1.0\u{0}"}).to_string();
+    assert_eq!(reason_of(decode_status(&status)), Reason::WrongType);
+    let id = json!({"v": 1, "id": "a\u{0}", "ok": true}).to_string();
+    assert_eq!(reason_of(decode_ack(&id)), Reason::WrongType);
+    let error = json!({"v": 1, "id": "a", "ok": false, "error": "bad\u{0}fix"}).to_string();
+    assert_eq!(
+        decode_ack(&error).map(|a| a.error),
+        Ok(Some("bad\u{fffd}fix".into()))
+    );
+}
