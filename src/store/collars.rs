@@ -31,9 +31,10 @@ pub struct NewPairing {
 }
 
 /// A span of time a collar was on one pet (epoch ms; `to_ms` is `None` while it still is).
+/// `pet_id` is `None` when that pet was deleted since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairingSpan {
-    pub pet_id: PetId,
+    pub pet_id: Option<PetId>,
     pub from_ms: i64,
     pub to_ms: Option<i64>,
 }
@@ -225,9 +226,15 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
             .await?,
             None => Vec::new(),
         };
-    let spans: Vec<(PetId, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
-         WHERE serial = $1 AND (unpaired_at IS NULL OR unpaired_at > now() - make_interval(days => $2))
+    // The recent spans, and the last one before them: a collar that was ever on a pet before
+    // its first recent pairing must not give that pairing's pet a backlog from before it.
+    let spans: Vec<(Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "(SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
+          WHERE serial = $1 AND unpaired_at <= now() - make_interval(days => $2)
+          ORDER BY paired_at DESC LIMIT 1)
+         UNION ALL
+         (SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
+          WHERE serial = $1 AND (unpaired_at IS NULL OR unpaired_at > now() - make_interval(days => $2)))
          ORDER BY paired_at",
     )
     .bind(&row.serial)

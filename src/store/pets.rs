@@ -115,12 +115,21 @@ pub async fn update(pg: &PgPool, pet: PetId, profile: &PetProfile) -> Result<(),
 }
 
 /// Deletes the pet; its members and fences go with it and its collar becomes free.
+/// Deletes the pet. Its collar's pairing is closed first and kept with no pet, so the collar's
+/// history still says it was on a pet then (see `store::collars::load`).
 pub async fn delete(pg: &PgPool, pet: PetId) -> Result<(), sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    sqlx::query(
+        "UPDATE collar_pairings SET unpaired_at = now() WHERE pet_id = $1 AND unpaired_at IS NULL",
+    )
+    .bind(pet)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM pets WHERE id = $1")
         .bind(pet)
-        .execute(pg)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// A member of a pet's family.

@@ -4,7 +4,8 @@
 //!
 //! A sample from before the collar's first known pairing belongs to that first pet (a new
 //! collar is often worn before it is paired in the app, and no other pet had it then); a
-//! sample from between two pairings (the collar changing hands) belongs to no pet.
+//! sample from between two pairings (the collar changing hands) belongs to no pet, and so
+//! does one from a pairing whose pet was deleted since.
 
 use crate::ids::PetId;
 use crate::store::collars::PairingSpan;
@@ -28,12 +29,12 @@ impl Pairings {
             return self.current;
         };
         if ts_ms < first.from_ms {
-            return Some(first.pet_id);
+            return first.pet_id;
         }
         self.spans
             .iter()
             .find(|span| span.from_ms <= ts_ms && span.to_ms.is_none_or(|to| ts_ms < to))
-            .map(|span| span.pet_id)
+            .and_then(|span| span.pet_id)
     }
 
     /// True when a sample of `ts_ms` belongs to the current pet (or the collar is free): only
@@ -53,7 +54,7 @@ mod tests {
 
     fn span(pet: PetId, from_ms: i64, to_ms: Option<i64>) -> PairingSpan {
         PairingSpan {
-            pet_id: pet,
+            pet_id: Some(pet),
             from_ms,
             to_ms,
         }
@@ -87,5 +88,23 @@ mod tests {
         let pairings = Pairings::new(Some(pet), Vec::new());
         assert_eq!(pairings.pet_at(1), Some(pet));
         assert!(pairings.is_current(1));
+    }
+
+    #[test]
+    fn a_span_whose_pet_was_deleted_gives_its_samples_to_no_pet() {
+        let new = PetId::new();
+        let deleted = PairingSpan {
+            pet_id: None,
+            from_ms: 100,
+            to_ms: Some(200),
+        };
+        let pairings = Pairings::new(Some(new), vec![deleted, span(new, 300, None)]);
+        assert_eq!(
+            pairings.pet_at(50),
+            None,
+            "before the deleted pet's pairing"
+        );
+        assert_eq!(pairings.pet_at(150), None, "on the deleted pet");
+        assert_eq!(pairings.pet_at(300), Some(new));
     }
 }

@@ -356,12 +356,12 @@ async fn a_backlog_from_before_the_pairing_goes_to_the_old_pet_and_not_to_the_li
     let mut on_new = setup(new, 300);
     on_new.pairings = vec![
         PairingSpan {
-            pet_id: old,
+            pet_id: Some(old),
             from_ms: paired_at - 3_600_000,
             to_ms: Some(paired_at - 1000),
         },
         PairingSpan {
-            pet_id: new,
+            pet_id: Some(new),
             from_ms: paired_at,
             to_ms: None,
         },

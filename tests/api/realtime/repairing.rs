@@ -100,3 +100,40 @@ async fn a_sample_sent_twice_counts_its_steps_once() {
     let db = app.mongo().await;
     wait_for_samples(&db, &collar.serial, "each stored once", |s| s.len() == 3).await;
 }
+
+/// Deleting the pet hands the collar on as unpairing does: its time on the deleted pet stays
+/// in the collar's history (with no pet), so the next owner is not given the backlog the
+/// collar recorded then.
+#[actix_web::test]
+async fn a_backlog_from_a_deleted_pet_goes_to_no_pet() {
+    let app = spawn_app().await;
+    let (seller, buyer) = (app.register_someone().await, app.register_someone().await);
+    let old_pet = string_at(&app.create_pet(&seller, "Rex").await, "/id");
+    let new_pet = string_at(&app.create_pet(&buyer, "Fido").await, "/id");
+    let serial = unique_serial();
+    let code = app.provision_collar(&serial).await;
+    let paired = app.pair_collar(&seller, &old_pet, &serial, &code).await;
+    let next_code = string_at(&expect_json(paired, StatusCode::OK).await, "/pairing_code");
+    let link = CollarLink::connect(&app, &serial, false).await;
+    let walk_ts = now_ms() - 60_000;
+
+    let deleted = app
+        .delete(&format!("/v1/pets/{old_pet}"), seller.bearer())
+        .await;
+    expect_status(deleted, StatusCode::NO_CONTENT).await;
+    let repaired = app.pair_collar(&buyer, &new_pet, &serial, &next_code).await;
+    expect_json(repaired, StatusCode::OK).await;
+
+    let backlog = json!({"v": 1, "samples": [
+        {"seq": 1, "ts": walk_ts, "lat": 13.76, "lon": 100.51, "acc": 5.0, "steps": 40}]});
+    link.publish_sample(&backlog).await;
+    let db = app.mongo().await;
+    let stored = wait_for_samples(&db, &serial, "the backlog", |s| s.len() == 1).await;
+    let meta = stored[0].get_document("meta").expect("meta");
+    assert!(
+        meta.get_str("pet").is_err(),
+        "stored with no pet: {}",
+        stored[0]
+    );
+    assert!(track(&app, &buyer, &new_pet).await.is_empty());
+}
