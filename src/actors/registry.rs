@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sqlx::PgPool;
@@ -24,6 +24,10 @@ use crate::store::collars::{self, CollarSetup};
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
 /// created one after another), once for the whole burst.
 pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+/// How long collar actors wait for Redis to read their snapshot before they start afresh
+/// (their alert rules then forget what they raised: a low battery may alert once more).
+/// Meanwhile their messages wait parked; longer would risk the broker's queue.
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 
 pub struct CollarRegistry {
     pg: PgPool,
@@ -34,8 +38,10 @@ pub struct CollarRegistry {
     live_pets: HashSet<PetId>,
     /// Pets whose setup reload is scheduled.
     reloading: HashSet<PetId>,
-    outputs: Option<CollarOutputs>,
+    outputs: CollarOutputs,
     commands: Commands,
+    /// Since when snapshots could not be read (see [`SNAPSHOT_WAIT`]).
+    snapshots_failing_since: Option<Instant>,
 }
 
 impl CollarRegistry {
@@ -57,8 +63,9 @@ impl CollarRegistry {
             by_pet: HashMap::new(),
             live_pets: HashSet::new(),
             reloading: HashSet::new(),
-            outputs: Some(outputs_fn(ctx.address())),
+            outputs: outputs_fn(ctx.address()),
             commands,
+            snapshots_failing_since: None,
         })
     }
 
@@ -86,7 +93,7 @@ impl CollarRegistry {
         if let Some(addr) = self.running(&serial) {
             return Some(addr);
         }
-        let outputs = self.outputs.clone()?;
+        let outputs = self.outputs.clone();
         let live = setup
             .pet_id
             .is_some_and(|pet| self.live_pets.contains(&pet));
@@ -133,13 +140,42 @@ impl Handler<Resolve> for CollarRegistry {
         };
         Box::pin(crate::rt::guarded(load).into_actor(self).map(
             |loaded: anyhow::Result<_>, registry, _| {
+                let Some((setup, fences, snapshot)) = loaded? else {
+                    return Ok(None);
+                };
+                let snapshot = registry.snapshot_or_wait(&setup.serial, snapshot)?;
                 // Starting happens here, on the registry's thread, so two loads of one serial
                 // still end with one actor.
-                Ok(loaded?.and_then(|(setup, fences, snapshot)| {
-                    registry.start_actor(setup, fences, snapshot)
-                }))
+                Ok(registry.start_actor(setup, fences, snapshot))
             },
         ))
+    }
+}
+
+impl CollarRegistry {
+    /// The snapshot read for a starting actor; when Redis could not say, an error (the
+    /// lookup is tried again) until Redis has failed for [`SNAPSHOT_WAIT`], then none.
+    fn snapshot_or_wait(
+        &mut self,
+        serial: &str,
+        read: anyhow::Result<Option<Snapshot>>,
+    ) -> anyhow::Result<Option<Snapshot>> {
+        let error = match read {
+            Ok(snapshot) => {
+                self.snapshots_failing_since = None;
+                return Ok(snapshot);
+            }
+            Err(error) => error,
+        };
+        let since = *self
+            .snapshots_failing_since
+            .get_or_insert_with(Instant::now);
+        if since.elapsed() < SNAPSHOT_WAIT {
+            return Err(error.context("reading the collar's snapshot"));
+        }
+        metrics::counter!("pettysync_collar_started_without_snapshot_total").increment(1);
+        tracing::warn!(collar = %serial, error = ?error, "Redis has been away too long; the collar starts afresh");
+        Ok(None)
     }
 }
 
@@ -152,15 +188,29 @@ async fn index_off_thread(setup: CollarSetup) -> anyhow::Result<(CollarSetup, Ve
     .await?)
 }
 
-/// The last snapshot of a collar, if Redis has one that parses.
-pub async fn read_snapshot(redis: &crate::cache::Redis, serial: &str) -> Option<Snapshot> {
-    let mut conn = redis.conn().await.ok()?;
+/// The last snapshot of a collar, if Redis has one that parses. An error when Redis cannot
+/// say: the collar's actor is then not started from fresh rules (a low battery would alert
+/// again), and its messages wait to be tried again.
+pub async fn read_snapshot(
+    redis: &crate::cache::Redis,
+    serial: &str,
+) -> anyhow::Result<Option<Snapshot>> {
+    let mut conn = redis.conn().await?;
     let json: Option<String> = deadpool_redis::redis::cmd("GET")
         .arg(snapshot_key(redis, serial))
         .query_async(&mut conn)
-        .await
-        .ok()?;
-    serde_json::from_str(&json?).ok()
+        .await?;
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    match serde_json::from_str(&json) {
+        Ok(snapshot) => Ok(Some(snapshot)),
+        Err(error) => {
+            // Written by another version, or damaged: starting afresh is all one can do.
+            tracing::warn!(collar = %serial, %error, "a live-state snapshot does not parse; starting afresh");
+            Ok(None)
+        }
+    }
 }
 
 /// A collar actor stopped.
@@ -275,7 +325,7 @@ impl Handler<GetPetState> for CollarRegistry {
             }
             let serial = collars::serial_of_pet(&pg, msg.pet_id).await.ok().flatten();
             let snapshot = match serial {
-                Some(serial) => read_snapshot(&redis, &serial).await,
+                Some(serial) => read_snapshot(&redis, &serial).await.ok().flatten(),
                 None => None,
             };
             // A snapshot of the pet the collar was on before is not this pet's state.

@@ -16,6 +16,7 @@ mod crash;
 mod hostile;
 mod mongo;
 mod postgres;
+mod redis;
 mod s3;
 
 use std::collections::HashSet;

@@ -79,6 +79,7 @@ pub struct Outputs {
 pub struct PersistenceSupervisor {
     db: mongodb::Database,
     outputs: Outputs,
+    snapshots: snapshots::SnapshotWriter,
     buffer: VecDeque<Append>,
     buffered_docs: usize,
     writing: bool,
@@ -91,6 +92,7 @@ impl PersistenceSupervisor {
     pub fn new(db: mongodb::Database, outputs: Outputs) -> Self {
         Self {
             db,
+            snapshots: snapshots::SnapshotWriter::new(outputs.redis.clone()),
             outputs,
             buffer: VecDeque::new(),
             buffered_docs: 0,
@@ -153,11 +155,11 @@ impl PersistenceSupervisor {
             alerts.extend(append.alerts.iter().map(RaiseAlert::to_outbox_doc));
             snapshots.extend(append.snapshot.clone());
         }
-        let (db, redis) = (self.db.clone(), self.outputs.redis.clone());
+        let (db, snapshots_out) = (self.db.clone(), self.snapshots.clone());
         let started = Instant::now();
         let write = async move {
             let duplicates = batch::write_batch(db, samples, dead, alerts).await?;
-            snapshots::write_snapshots(&redis, snapshots).await;
+            snapshots_out.write(snapshots).await;
             Ok::<_, mongodb::error::Error>(duplicates)
         };
         ctx.spawn(crate::rt::guarded(write).into_actor(self).map(move |result, actor, ctx| {
