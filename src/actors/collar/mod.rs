@@ -41,6 +41,9 @@ use pairings::Pairings;
 
 /// Silence longer than this many reporting intervals means the collar is offline.
 pub const SILENT_INTERVALS: u32 = 3;
+/// Longest a collar's silence is excused by ingest being behind (its messages may wait at
+/// the broker), past its own silence window: then it is reported offline all the same.
+pub const MAX_SILENCE_DEFERRAL: Duration = Duration::from_secs(10 * 60);
 /// How often an actor checks whether it has been idle long enough to stop.
 const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// An offline (or unpaired) collar's actor stops after this long without a message; its
@@ -169,9 +172,11 @@ impl CollarActor {
         let after = self.current_interval() * SILENT_INTERVALS;
         self.silence = Some(ctx.run_later(after, move |actor, ctx| {
             actor.silence = None;
-            if actor.outputs.lag.within(after) {
+            let deferred_for = actor.last_message.elapsed().saturating_sub(after);
+            if actor.outputs.lag.within(after) && deferred_for < MAX_SILENCE_DEFERRAL {
                 // Ingest fell behind meanwhile: the collar's messages may be waiting at the
-                // broker. Give it another whole window once ingest keeps up.
+                // broker. Give it another whole window once ingest keeps up — up to a limit,
+                // so a server that stays behind still tells owners their collar is silent.
                 metrics::counter!("pettysync_silence_deferred_total").increment(1);
                 return actor.rearm_silence(ctx);
             }
