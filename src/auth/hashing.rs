@@ -27,6 +27,12 @@ pub struct PasswordHashing {
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
+/// The pool of hashing buffers. A poisoned pool still holds good buffers: Argon2 overwrites
+/// them before reading.
+fn lock(pool: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+    pool.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A hashing job that could not run to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum HashingError {
@@ -76,31 +82,30 @@ impl PasswordHashing {
         .await
     }
 
-    /// Runs `job` on a blocking thread with a permit and a hashing buffer.
+    /// Runs `job` on a blocking thread with a permit and a hashing buffer. Both belong to
+    /// the blocking task: a request dropped mid-hash (its client gone) leaves the hash
+    /// running to its end with its permit held and its buffer returned, so the cap holds.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the hashing semaphore is never closed");
-        let spare = self.pool().pop();
-        let mut memory = spare.unwrap_or_else(|| vec![Block::default(); BLOCKS]);
-        let (memory, outcome) = tokio::task::spawn_blocking(move || {
+        let pool = self.memory.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let spare = lock(&pool).pop();
+            let mut memory = spare.unwrap_or_else(|| vec![Block::default(); BLOCKS]);
             let outcome = job(&mut memory);
-            (memory, outcome)
+            lock(&pool).push(memory);
+            outcome
         })
         .await?;
-        self.pool().push(memory);
         Ok(outcome)
-    }
-
-    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
-        // A poisoned pool still holds good buffers: Argon2 overwrites them before reading.
-        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -211,6 +216,30 @@ mod tests {
             (1..=2).contains(&most.load(SeqCst)),
             "{most:?} hashes ran at once"
         );
-        assert!(hashing.pool().len() <= 2, "one buffer per permit at most");
+        assert!(
+            lock(&hashing.memory).len() <= 2,
+            "one buffer per permit at most"
+        );
+    }
+
+    /// A login whose client goes away mid-hash: the hash runs on, so its permit and buffer
+    /// must stay taken until it ends, or dropped requests would run hashes past the cap.
+    #[tokio::test]
+    async fn a_hash_whose_request_is_dropped_holds_its_permit_until_it_ends() {
+        let hashing = PasswordHashing::new(1);
+        let hash = hashing.hash("pw".to_owned());
+        let dropped = tokio::time::timeout(std::time::Duration::from_millis(1), hash).await;
+        assert!(dropped.is_err(), "a hash takes longer than a millisecond");
+        assert_eq!(hashing.permits.available_permits(), 0, "still hashing");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while hashing.permits.available_permits() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the hash ends");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            lock(&hashing.memory).len(),
+            1,
+            "its buffer is back in the pool"
+        );
     }
 }

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
-use uuid::Uuid;
 
 use crate::domain::access::PetRole;
 use crate::domain::page::Page;
@@ -146,21 +145,6 @@ pub struct MemberRow {
 const MEMBER_COLUMNS: &str =
     "m.pet_id, m.user_id, u.email, u.display_name, m.role, m.created_at FROM pet_members m JOIN users u ON u.id = m.user_id";
 
-/// One member of the pet, if the user is one.
-pub async fn member<'e>(
-    executor: impl PgExecutor<'e>,
-    pet: PetId,
-    user: UserId,
-) -> Result<Option<MemberRow>, sqlx::Error> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {MEMBER_COLUMNS} WHERE m.pet_id = $1 AND m.user_id = $2"
-    )))
-    .bind(pet)
-    .bind(user)
-    .fetch_optional(executor)
-    .await
-}
-
 pub async fn list_members(
     pg: &PgPool,
     pet: PetId,
@@ -202,15 +186,6 @@ pub async fn people_of(pg: &PgPool, pet: PetId) -> Result<Vec<UserId>, sqlx::Err
     .fetch_all(pg)
     .await?;
     Ok(rows.into_iter().map(|(user,)| user).collect())
-}
-
-/// The owner of a pet (for refusing to add the owner as a member).
-pub async fn owner_of(pg: &PgPool, pet: PetId) -> Result<Option<UserId>, sqlx::Error> {
-    let row: Option<(Uuid,)> = sqlx::query_as("SELECT owner_id FROM pets WHERE id = $1")
-        .bind(pet)
-        .fetch_optional(pg)
-        .await?;
-    Ok(row.map(|(id,)| UserId(id)))
 }
 
 /// The caller's relation to the pet, if any.

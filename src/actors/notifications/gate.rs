@@ -3,7 +3,7 @@
 //!
 //! - Alerts: the same alert kind for the same pet pushes a user once per dedupe window (0
 //!   turns this off), and a user gets at most `push_alert_rate_limit_per_hour` alert pushes
-//!   per clock hour.
+//!   per clock hour (each alert counted once, however often a retried transaction asks).
 //! - Social events: one actor (a follower, a liker) notifies one user at most
 //!   [`SOCIAL_PER_ACTOR_PER_HOUR`] times per clock hour (the rest are not stored at all: 60
 //!   follow/unfollow toggles make 10 notifications, not 60), and a user gets at most
@@ -105,7 +105,7 @@ impl PushGate {
             None
         };
         let key = self.hour_key(&format!("push:rate:alert:{user}"));
-        if hourly_count(&mut conn, &key).await? > u64::from(self.alerts_per_hour) {
+        if hourly_members(&mut conn, &key, alert).await? > u64::from(self.alerts_per_hour) {
             // Not pushed, so not a push for later ones to count as duplicates of.
             if let Some(key) = dedupe_key {
                 let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await?;
@@ -137,6 +137,28 @@ impl PushGate {
     }
 }
 
+/// Adds the alert to an hourly set; returns the set's size. A set, not a counter: asking
+/// again for the same alert (a retried transaction) does not spend the budget twice.
+async fn hourly_members(
+    conn: &mut deadpool_redis::Connection,
+    key: &str,
+    alert: Uuid,
+) -> anyhow::Result<u64> {
+    let (count,): (u64,) = redis::pipe()
+        .atomic()
+        .sadd(key, alert.to_string())
+        .ignore()
+        .cmd("EXPIRE")
+        .arg(key)
+        .arg(RATE_WINDOW_S)
+        .arg("NX")
+        .ignore()
+        .scard(key)
+        .query_async(conn)
+        .await?;
+    Ok(count)
+}
+
 /// Counts one more in an hourly counter; returns the count.
 async fn hourly_count(conn: &mut deadpool_redis::Connection, key: &str) -> anyhow::Result<u64> {
     let (count,): (u64,) = redis::pipe()
@@ -156,4 +178,41 @@ fn suppressed(reason: &'static str, what: &'static str) {
     metrics::counter!("pettysync_pushes_suppressed_total", "reason" => reason, "kind" => what)
         .increment(1);
     tracing::debug!(reason, what, "push suppressed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    /// A gate on the test environment's Redis, under a key prefix of its own.
+    fn gate(alerts_per_hour: u32) -> PushGate {
+        let mut settings = Settings::load().expect("the test environment's settings");
+        settings.redis_prefix = format!("test-gate-{}:", Uuid::new_v4());
+        PushGate {
+            redis: Redis::new(&settings).expect("the pool builds"),
+            dedupe_window_s: 600,
+            alerts_per_hour,
+            social_per_hour: 10,
+        }
+    }
+
+    /// The alert intake asks again when its PostgreSQL transaction failed and is retried:
+    /// the same alert must not spend the hourly budget twice.
+    #[tokio::test]
+    async fn asking_again_for_the_same_alert_spends_the_budget_once() {
+        let gate = gate(1);
+        let user = UserId::new();
+        let first = Uuid::new_v4();
+        assert!(gate.admit_alert(user, "pet:geofence_exit", first).await);
+        assert!(
+            gate.admit_alert(user, "pet:geofence_exit", first).await,
+            "the retry"
+        );
+        let other = Uuid::new_v4();
+        assert!(
+            !gate.admit_alert(user, "pet:battery_low", other).await,
+            "a second alert in the hour is over the budget of one"
+        );
+    }
 }
