@@ -13,7 +13,7 @@ use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::ids::UserId;
-use crate::store::{accounts, invitations, millis};
+use crate::store::{accounts, millis};
 use crate::validation::Violations;
 
 /// Login attempts for one email in a window, counted before the password is checked; a
@@ -155,8 +155,6 @@ async fn register(
     let user = accounts::create_user(&pg, body.email.trim(), body.display_name.trim(), &hash)
         .await?
         .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email exists"))?;
-    // Pets whose owners added this address before it had an account: it joins them now.
-    invitations::join_pending(&pg, user.id, &user.email).await?;
     let session = open_session(&pg, &jwt, user).await?;
     Ok(HttpResponse::Created().json(session))
 }

@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, live, members, notifications, pets, posts,
-    share, shared, social, tracking,
+    accounts, collars, error, feed, geofences, health, invitations, live, members, notifications,
+    pets, posts, share, shared, social, tracking,
 };
 
 /// What holds for every operation.
@@ -31,7 +31,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::me,
         pets::create_pet, pets::list_pets, pets::get_pet, pets::patch_pet, pets::delete_pet,
         members::add_member, members::list_members, members::remove_member,
-        members::withdraw_invitation,
+        members::withdraw_invitation, invitations::claim_invitation,
         collars::provision, collars::pair, collars::unpair,
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,

@@ -3,8 +3,10 @@
 //! Adding a member by email answers the same whether or not an account has that address
 //! (nothing tells an owner, or anyone who creates a pet to probe, which emails have
 //! accounts). An address with an account joins at once, as the HTTP contract has it; one
-//! without joins when it registers (the invitation waits `INVITATION_TTL_DAYS`, and the
-//! owner may withdraw it with the id the add answered). Removing a member (or a member
+//! without is claimed, once it has an account, with the code the add answered
+//! (`POST /v1/invitations/claim`, see `http::invitations`): registering an address proves
+//! nothing, so the owner passes the code on. The invitation waits `INVITATION_TTL_DAYS`, and
+//! the owner may withdraw it with the id the add answered. Removing a member (or a member
 //! leaving) ends their access at once: the share links they made of the pet are revoked,
 //! and their live sessions lose the pet.
 
@@ -38,8 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddMember {
-    /// Any email address but the owner's: an account with it joins at once, an address
-    /// without one when it registers.
+    /// Any email address but the owner's: an account with it joins at once; an address
+    /// without one claims the invitation with its code once it has an account.
     #[schema(max_length = 254)]
     pub email: String,
     /// `family`.
@@ -84,8 +86,12 @@ pub struct InvitationView {
     pub email: String,
     pub role: String,
     pub created_at: i64,
-    /// An address without an account that registers before then joins the pet.
+    /// Until then an account with the address may claim the invitation with `code`.
     pub expires_at: i64,
+    /// Shown once, in the answer to the add: the owner passes it to the invitee, who claims
+    /// the invitation with it (`POST /v1/invitations/claim`) once they have an account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl From<invitations::InvitationRow> for InvitationView {
@@ -97,6 +103,7 @@ impl From<invitations::InvitationRow> for InvitationView {
             role: row.role,
             created_at: millis(row.created_at),
             expires_at: millis(row.expires_at),
+            code: None,
         }
     }
 }
@@ -129,7 +136,8 @@ impl TryFrom<AddMember> for Invitee {
 
 /// Adds an email address to the pet's family (owner only). The answer is the same whether
 /// or not an account has that address: an account with it is a member at once; an address
-/// without one becomes a member when it registers. Adding an address again renews it.
+/// without one becomes a member when an account with it claims the invitation with the
+/// answer's `code`. Adding an address again renews it with a new code.
 #[utoipa::path(post, path = "/v1/pets/{id}/members", tag = "pets", request_body = AddMember,
     params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])), responses(
     (status = 201, description = "added (the same answer for any address)", body = InvitationView),
@@ -177,11 +185,16 @@ async fn add_member(
         invited_by: caller.id,
         expires_at: Utc::now() + Duration::days(INVITATION_TTL_DAYS),
     };
-    let invitation = invitations::invite(&pg, &new).await?;
+    let code = crate::auth::random_token();
+    let invitation = invitations::invite(&pg, &new, &crate::auth::token_hash(&code)).await?;
     if let Some(account) = accounts::user_by_email(&pg, &invitee.email).await? {
-        invitations::join_pending(&pg, account.id, &account.email).await?;
+        invitations::join_now(&pg, pet_id, account.id, &account.email).await?;
     }
-    Ok(HttpResponse::Created().json(InvitationView::from(invitation)))
+    let view = InvitationView {
+        code: Some(code),
+        ..InvitationView::from(invitation)
+    };
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// The pet's family members.

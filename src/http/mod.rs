@@ -9,6 +9,7 @@ pub mod error;
 pub mod feed;
 pub mod geofences;
 pub mod health;
+pub mod invitations;
 pub mod json;
 pub mod live;
 pub mod members;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(accounts::configure)
     .configure(pets::configure)
     .configure(members::configure)
+    .configure(invitations::configure)
     .configure(collars::configure)
     .configure(geofences::configure)
     .configure(tracking::configure)

@@ -1,6 +1,8 @@
-//! Invitations to a pet's family, addressed to an email whether or not an account has it:
-//! the address joins the pet as a member as soon as an account has it. The answer to an
-//! add never tells which emails have accounts.
+//! Invitations to a pet's family, addressed to an email whether or not an account has it. An
+//! account with the address joins at once; an address without one is claimed later by an
+//! account with that address and the invitation's code (passed on by the owner), since
+//! nobody verifies that whoever registers an address owns it. The answer to an add never
+//! tells which emails have accounts.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
@@ -32,14 +34,19 @@ pub struct NewInvitation<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Invites an address; inviting it again renews the pending invitation (same id).
-pub async fn invite(pg: &PgPool, new: &NewInvitation<'_>) -> Result<InvitationRow, sqlx::Error> {
+/// Invites an address with a claim code (stored hashed); inviting it again renews the pending
+/// invitation (same id) with the new code, so only the latest code claims it.
+pub async fn invite(
+    pg: &PgPool,
+    new: &NewInvitation<'_>,
+    code_hash: &[u8],
+) -> Result<InvitationRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO pet_invitations AS i (id, pet_id, email, role, invited_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO pet_invitations AS i (id, pet_id, email, role, invited_by, expires_at, code_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (pet_id, lower(email)) DO UPDATE
              SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by,
-                 expires_at = EXCLUDED.expires_at
+                 expires_at = EXCLUDED.expires_at, code_hash = EXCLUDED.code_hash
          RETURNING {COLUMNS}"
     )))
     .bind(Uuid::new_v4())
@@ -48,6 +55,7 @@ pub async fn invite(pg: &PgPool, new: &NewInvitation<'_>) -> Result<InvitationRo
     .bind(new.role)
     .bind(new.invited_by)
     .bind(new.expires_at)
+    .bind(code_hash)
     .fetch_one(pg)
     .await
 }
@@ -82,37 +90,72 @@ pub async fn pending_count_besides(
     Ok(count)
 }
 
-/// Makes the pending (unexpired) invitations addressed to `email` memberships of `user`, in
-/// one transaction: an address an owner added joins the pet as soon as an account has it
-/// (at once when it has one already, else when it registers). Returns the pets joined.
-pub async fn join_pending(
+/// Makes the pet's pending invitation to `email` a membership of `user`, who has that
+/// address (the owner added an existing account: it joins at once).
+pub async fn join_now(
+    pg: &PgPool,
+    pet: PetId,
+    user: UserId,
+    email: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    let taken: Option<(String,)> = sqlx::query_as(
+        "DELETE FROM pet_invitations WHERE pet_id = $1 AND lower(email) = lower($2)
+         RETURNING role",
+    )
+    .bind(pet)
+    .bind(email)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((role,)) = taken {
+        add_member(&mut tx, pet, user, &role).await?;
+    }
+    tx.commit().await
+}
+
+/// Claims the unexpired invitation with this code for `user`, whose address it must be
+/// addressed to: the pet and role joined, or `None` (unknown code, another address,
+/// expired, or the user owns the pet).
+pub async fn claim(
     pg: &PgPool,
     user: UserId,
     email: &str,
-) -> Result<Vec<PetId>, sqlx::Error> {
+    code_hash: &[u8],
+) -> Result<Option<(PetId, String)>, sqlx::Error> {
     let mut tx = pg.begin().await?;
-    let taken: Vec<(PetId, String)> = sqlx::query_as(
+    let taken: Option<(PetId, String)> = sqlx::query_as(
         "DELETE FROM pet_invitations i USING pets p
-         WHERE lower(i.email) = lower($1) AND i.expires_at > now()
-           AND p.id = i.pet_id AND p.owner_id <> $2
+         WHERE i.code_hash = $1 AND lower(i.email) = lower($2) AND i.expires_at > now()
+           AND p.id = i.pet_id AND p.owner_id <> $3
          RETURNING i.pet_id, i.role",
     )
+    .bind(code_hash)
     .bind(email)
     .bind(user)
-    .fetch_all(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    for (pet, role) in &taken {
-        sqlx::query(
-            "INSERT INTO pet_members (pet_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(pet)
-        .bind(user)
-        .bind(role)
-        .execute(&mut *tx)
-        .await?;
+    if let Some((pet, role)) = &taken {
+        add_member(&mut tx, *pet, user, role).await?;
     }
     tx.commit().await?;
-    Ok(taken.into_iter().map(|(pet, _)| pet).collect())
+    Ok(taken)
+}
+
+async fn add_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    pet: PetId,
+    user: UserId,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pet_members (pet_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(pet)
+    .bind(user)
+    .bind(role)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Withdraws an invitation of the pet; false when there is none.

@@ -1,5 +1,6 @@
 //! Family members of a pet: adding by email (the same answer for any address; an account
-//! joins at once, an address without one when it registers), listing, conflicts, removal.
+//! joins at once, an address without one claims the invitation with its code once it has an
+//! account — registering the address alone is not enough), listing, conflicts, removal.
 
 use std::collections::BTreeSet;
 
@@ -115,23 +116,66 @@ async fn adding_an_address_answers_the_same_whether_or_not_it_has_an_account() {
     assert!(!answers[0].1.contains("user_id"), "{answers:?}");
     assert!(!answers[0].1.contains("display_name"), "{answers:?}");
 
-    // The account joined; the address without one joins when it registers.
+    // The account joined; the address without one did not join by registering.
     let pet = app.get(&format!("/v1/pets/{pet_id}"), known.bearer()).await;
     assert_eq!(expect_json(pet, StatusCode::OK).await["role"], "family");
     let newcomer = app.register(&unknown).await;
-    let pet = app
-        .get(&format!("/v1/pets/{pet_id}"), newcomer.bearer())
-        .await;
-    assert_eq!(expect_json(pet, StatusCode::OK).await["role"], "family");
+    let pet_path = format!("/v1/pets/{pet_id}");
+    let pet = app.get(&pet_path, newcomer.bearer()).await;
+    expect_problem(pet, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// Nobody verifies that whoever registers an address owns it: the invitation is claimed
+/// with the code the owner passed on, by an account with the invited address only.
 #[actix_web::test]
-async fn a_withdrawn_addition_does_not_make_a_member_when_the_address_registers() {
+async fn an_invitation_is_claimed_with_its_code_by_the_invited_address_only() {
     let app = spawn_app().await;
     let owner = app.register_someone().await;
     let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
     let address = unique_email();
     let added = app.add_member(&owner, &pet_id, &address).await;
+    let code = string_at(&added, "/code");
+    let claim = |code: &str| json!({"code": code});
+
+    let stranger = app.register_someone().await;
+    let by_stranger = app
+        .post("/v1/invitations/claim", stranger.bearer(), &claim(&code))
+        .await;
+    expect_problem(by_stranger, StatusCode::NOT_FOUND, "not_found").await;
+    let invitee = app.register(&address).await;
+    let wrong = app
+        .post(
+            "/v1/invitations/claim",
+            invitee.bearer(),
+            &claim("not-the-code"),
+        )
+        .await;
+    expect_problem(wrong, StatusCode::NOT_FOUND, "not_found").await;
+
+    let joined = app
+        .post("/v1/invitations/claim", invitee.bearer(), &claim(&code))
+        .await;
+    let joined = expect_json(joined, StatusCode::OK).await;
+    assert_eq!(joined, json!({"pet_id": pet_id, "role": "family"}));
+    let pet = app
+        .get(&format!("/v1/pets/{pet_id}"), invitee.bearer())
+        .await;
+    assert_eq!(expect_json(pet, StatusCode::OK).await["role"], "family");
+    // A code claims once.
+    let again = app
+        .post("/v1/invitations/claim", invitee.bearer(), &claim(&code))
+        .await;
+    expect_problem(again, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[actix_web::test]
+async fn a_withdrawn_addition_cannot_be_claimed() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let pet_id = string_at(&app.create_pet(&owner, "Rex").await, "/id");
+    let address = unique_email();
+    let added = app.add_member(&owner, &pet_id, &address).await;
+    let code = string_at(&added, "/code");
     let withdraw = format!("/v1/pets/{pet_id}/invitations/{}", string_at(&added, "/id"));
     expect_status(
         app.delete(&withdraw, owner.bearer()).await,
@@ -149,6 +193,11 @@ async fn a_withdrawn_addition_does_not_make_a_member_when_the_address_registers(
     expect_problem(by_stranger, StatusCode::NOT_FOUND, "not_found").await;
 
     let newcomer = app.register(&address).await;
+    let claim = json!({"code": code});
+    let claimed = app
+        .post("/v1/invitations/claim", newcomer.bearer(), &claim)
+        .await;
+    expect_problem(claimed, StatusCode::NOT_FOUND, "not_found").await;
     let pet = app
         .get(&format!("/v1/pets/{pet_id}"), newcomer.bearer())
         .await;
