@@ -16,6 +16,8 @@ const WIDTH = 320;
 const HEIGHT = 64;
 const LABEL_H = 14;
 const COLUMN = WIDTH / DAYS;
+/** Room above the tallest bar for its value. */
+const VALUE_H = 11;
 
 /** The charts: what each shows, how to read it from a day's statistics, and its colour. */
 const METRICS = [
@@ -103,12 +105,12 @@ function barChart(metric, days) {
   const max = Math.max(...values, 1);
   return figure(metric.label, metric.key, days, (chart, day, i) => {
     if (!day.stats) return;
-    const h = Math.max(1, (values[i] / max) * (HEIGHT - 4));
+    const h = Math.max(1, (values[i] / max) * (HEIGHT - VALUE_H));
     const bar = svg("rect", {
       x: i * COLUMN + COLUMN * 0.2, y: HEIGHT - h, width: COLUMN * 0.6, height: h, fill: metric.color,
       "data-day": day.key, "data-metric": metric.key, "data-value": values[i],
     }, svg("title", {}, `${day.key}: ${metric.text(values[i])}`));
-    chart.append(bar);
+    chart.append(bar, valueText(i * COLUMN + COLUMN / 2, HEIGHT - h - 2, metric.text(values[i])));
   });
 }
 
@@ -117,7 +119,7 @@ function heartChart(days) {
   const known = days.filter((day) => day.stats && day.stats.hr_min != null && day.stats.hr_max != null);
   const low = Math.min(...known.map((day) => day.stats.hr_min), 200);
   const high = Math.max(...known.map((day) => day.stats.hr_max), low + 1);
-  const y = (bpm) => HEIGHT - 2 - ((bpm - low) / (high - low)) * (HEIGHT - 6);
+  const y = (bpm) => HEIGHT - 4 - ((bpm - low) / (high - low)) * (HEIGHT - VALUE_H - 6);
   return figure("Heart rate (min–max, bpm)", "hr", days, (chart, day, i) => {
     if (!known.includes(day)) return;
     const { hr_min: min, hr_avg: avg, hr_max: max } = day.stats;
@@ -127,7 +129,12 @@ function heartChart(days) {
       "data-day": day.key, "data-metric": "hr", "data-value": `${min}-${max}`,
     }, svg("title", {}, `${day.key}: ${min}–${max} bpm${avg != null ? `, average ${avg}` : ""}`)));
     if (avg != null) chart.append(svg("circle", { cx: x, cy: y(avg), r: 2.5, fill: "#fff" }));
+    chart.append(valueText(x, y(max) - 5, `${min}–${max}`));
   });
+}
+
+function valueText(x, y, text) {
+  return svg("text", { x, y, "text-anchor": "middle", class: "week-value" }, text);
 }
 
 /**

@@ -155,7 +155,7 @@ async fn the_week_chart_draws_each_days_steps_and_heart_rate_from_the_statistics
     assert_eq!(bars.len(), 1, "one day with samples, one bar");
     let steps = browser
         .wait_for_attr(
-            "#week-chart rect[data-metric='steps']",
+            "#week-chart rect[data-metric='steps']:last-of-type",
             "data-value",
             "today's steps",
             |_| true,
@@ -164,7 +164,7 @@ async fn the_week_chart_draws_each_days_steps_and_heart_rate_from_the_statistics
     assert_eq!(steps, "300");
     let heart = browser
         .wait_for_attr(
-            "#week-chart line[data-metric='hr']",
+            "#week-chart line[data-metric='hr']:last-of-type",
             "data-value",
             "today's heart rate",
             |_| true,
