@@ -130,7 +130,7 @@ impl Backfill {
     fn start(fleet: &Fleet, progress: bool) -> Backfill {
         let bar = progress.then(|| {
             let style = ProgressStyle::with_template(
-                "{spinner:.green} [{elapsed_precise}] backfill {bar:30} {pos}/{len} samples ({per_sec}, {eta} left)",
+                "{spinner:.green} [{elapsed_precise}] backfill {bar:30} {human_pos}/{human_len} samples, {eta} left",
             )
             .expect("the template is a valid constant");
             let bar = ProgressBar::new(fleet.backfill_total).with_style(style);
