@@ -2,7 +2,9 @@
 # Runs PettySync on this machine with a simulated fleet: starts the services (installing what
 # is missing), applies the migrations, serves on http://127.0.0.1:8080 (API docs at /docs),
 # sets up a demo owner with one pet per collar, and runs the virtual collars.
-# PETTYSYNC_DEMO_COLLARS (default 10) and PETTYSYNC_DEMO_INTERVAL_S (default 10) size the fleet.
+# PETTYSYNC_DEMO_COLLARS (default 10) and PETTYSYNC_DEMO_INTERVAL_S (default 10) size the fleet;
+# each collar first uploads PETTYSYNC_DEMO_BACKFILL_DAYS (default 7) days of history, so the
+# owner page's 7-day chart and the GPX download have something to show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh up)"
@@ -16,6 +18,7 @@ export PETTYSYNC_JWT_SECRET="$(cat "$state/jwt_secret")"
 export PETTYSYNC_ADMIN_TOKEN="$(cat "$state/admin_token")"
 collars="${PETTYSYNC_DEMO_COLLARS:-10}"
 interval="${PETTYSYNC_DEMO_INTERVAL_S:-10}"
+backfill="${PETTYSYNC_DEMO_BACKFILL_DAYS:-7}"
 addr="${PETTYSYNC_HTTP_ADDR:-127.0.0.1:8080}"
 
 cargo build --bin pettysync
@@ -29,7 +32,7 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 python3 scripts/demo_fleet.py "http://$addr" "$PETTYSYNC_ADMIN_TOKEN" "$collars" "$state/demo-fleet.json"
-target/debug/pettysync simulate --collars "$collars" --broker "mqtt://127.0.0.1:1883" --interval-s "$interval" --no-progress &
+target/debug/pettysync simulate --collars "$collars" --broker "mqtt://127.0.0.1:1883" --interval-s "$interval" --backfill-days "$backfill" --no-progress &
 fleet=$!
 echo "dev.sh: PettySync on http://$addr (docs at /docs), admin token $PETTYSYNC_ADMIN_TOKEN; Ctrl-C stops" >&2
 wait $server

@@ -20,6 +20,8 @@ for name in client.list_database_names():
 PY
 
 scripts/browser.sh install
+# tests/api/track_gpx.rs validates GPX exports against the GPX 1.1 schema with xmllint.
+scripts/xmllint.sh install
 # tests/api/openapi.rs checks the OpenAPI document with openapi-spec-validator (PyPI).
 python3 -c 'import openapi_spec_validator' 2>/dev/null ||
     PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --root-user-action=ignore \

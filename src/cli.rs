@@ -56,6 +56,13 @@ pub struct SimulateArgs {
     /// No progress bar (log a summary every 10 s instead).
     #[arg(long)]
     pub no_progress: bool,
+    /// Before going live, each collar uploads this many days of history (at most 29) as
+    /// store-and-forward batches with old timestamps, as fast as the broker takes them.
+    #[arg(long, default_value_t = 0)]
+    pub backfill_days: u32,
+    /// Seconds between the backfill's samples (a collar's normal interval).
+    #[arg(long, default_value_t = 300)]
+    pub backfill_interval_s: u64,
 }
 
 impl SimulateArgs {
@@ -70,6 +77,8 @@ impl SimulateArgs {
             centre: (13.7563, 100.5018),
             progress: !self.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             seed: self.seed,
+            backfill_days: self.backfill_days,
+            backfill_interval_s: self.backfill_interval_s,
         }
     }
 }

@@ -1,9 +1,11 @@
 // The owner's page at /: sign in, the pets with their live state on one map, a pet's track
-// for a chosen day with its geofences, alerts as they arrive, and the pet's share links.
+// for a chosen day with its geofences, its last 7 days (week.js), alerts as they arrive, and
+// the pet's share links.
 //
 // The session (tokens) lives in sessionStorage: it ends with the tab.
 
-import { ApiError, alertItem, api, backoff, createMap, el, formatTime, loadConfig, textContent, vitalsText, wsUrl } from "./common.js";
+import { ApiError, alertItem, api, apiBlob, backoff, createMap, el, formatTime, loadConfig, textContent, vitalsText, wsUrl } from "./common.js";
+import { downloadGpx, loadWeek } from "./week.js";
 
 const SESSION_KEY = "pettysync.session";
 /** Alerts kept on the page; older ones are in each pet's alert history. */
@@ -35,6 +37,7 @@ async function main() {
   $("sign-out").addEventListener("click", signOut);
   $("track-day").addEventListener("change", () => page.selected && loadTrack(page.selected));
   $("share-form").addEventListener("submit", createShareLink);
+  $("gpx-download").addEventListener("click", saveGpx);
   page.session = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
   if (page.session) start();
 }
@@ -71,14 +74,24 @@ async function signOut() {
   location.assign("/");
 }
 
-/** An API call as the signed-in user; an expired access token is refreshed once. */
-async function authed(path, options = {}) {
+/** An API call as the signed-in user. */
+function authed(path, options = {}) {
+  return withToken((token) => api(path, { ...options, token }));
+}
+
+/** A file from the API as the signed-in user, as a Blob. */
+function authedBlob(path) {
+  return withToken((token) => apiBlob(path, { token }));
+}
+
+/** Calls `call` with the access token; an expired one is refreshed once. */
+async function withToken(call) {
   try {
-    return await api(path, { ...options, token: page.session.access_token });
+    return await call(page.session.access_token);
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 401) throw error;
     await refreshSession();
-    return api(path, { ...options, token: page.session.access_token });
+    return call(page.session.access_token);
   }
 }
 
@@ -231,8 +244,22 @@ function selectPet(petId) {
   $("detail-name").textContent = page.pets.get(petId).pet.name;
   $("share-result").hidden = true;
   if (!$("track-day").value) $("track-day").value = today();
+  $("gpx-error").hidden = true;
   loadTrack(petId);
+  loadWeek($("week-chart"), petId, { authed, isCurrent: () => page.selected === petId });
   loadShareLinks(petId);
+}
+
+async function saveGpx(event) {
+  event.preventDefault();
+  const petId = page.selected;
+  $("gpx-error").hidden = true;
+  try {
+    await downloadGpx(petId, page.pets.get(petId).pet.name, { authedBlob });
+  } catch (error) {
+    $("gpx-error").textContent = `Could not download the track: ${error.message}`;
+    $("gpx-error").hidden = false;
+  }
 }
 
 /** Today's date in local time, as an `input type=date` value. */

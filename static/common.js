@@ -27,6 +27,14 @@ export async function api(path, { method = "GET", token, body } = {}) {
   return json;
 }
 
+/** Calls the API for a file; resolves to its Blob, rejects with ApiError. */
+export async function apiBlob(path, { token } = {}) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const response = await fetch(path, { headers, cache: "no-store" });
+  if (!response.ok) throw new ApiError(response.status, safeJson(await response.text()));
+  return response.blob();
+}
+
 function safeJson(text) {
   try {
     return JSON.parse(text);

@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
     accounts, collars, error, feed, geofences, health, invitations, live, members, notifications,
-    pets, posts, share, shared, social, tracking,
+    pets, posts, share, shared, social, track_gpx, tracking,
 };
 
 /// What holds for every operation.
@@ -35,7 +35,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         collars::provision, collars::pair, collars::unpair,
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,
-        tracking::send_command, tracking::get_command,
+        tracking::send_command, tracking::get_command, track_gpx::track_gpx,
         live::create_ticket, live::connect,
         notifications::register_device, notifications::list_devices, notifications::delete_device,
         notifications::list_notifications, notifications::read_notification,
@@ -126,6 +126,7 @@ const LINKS: &[Link] = &[
     Link("create_pet", "201", "delete_pet", ID),
     Link("create_pet", "201", "state", ID),
     Link("create_pet", "201", "track", ID),
+    Link("create_pet", "201", "track_gpx", ID),
     Link("create_pet", "201", "list_alerts", ID),
     Link("create_pet", "201", "list_members", ID),
     Link("create_pet", "201", "add_member", ID),

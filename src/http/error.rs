@@ -34,6 +34,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the input is invalid")]
     Validation(Vec<FieldError>),
+    /// A time range that holds more than a route answers with at once.
+    #[error("{detail}")]
+    RangeTooLarge { detail: String },
     #[error("the serial or the pairing code is wrong")]
     PairingFailed,
     #[error("too many requests")]
@@ -105,6 +108,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "Validation failed",
+            ),
+            Self::RangeTooLarge { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "range_too_large",
+                "Range too large",
             ),
             Self::PairingFailed => (
                 StatusCode::UNPROCESSABLE_ENTITY,

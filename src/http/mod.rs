@@ -22,6 +22,7 @@ pub mod posts;
 pub mod share;
 pub mod shared;
 pub mod social;
+pub mod track_gpx;
 pub mod tracking;
 
 use std::sync::OnceLock;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(collars::configure)
     .configure(geofences::configure)
     .configure(tracking::configure)
+    .configure(track_gpx::configure)
     .configure(live::configure)
     .configure(posts::configure)
     .configure(social::configure)

@@ -44,6 +44,7 @@ static ASSETS: &[Asset] = &[
     asset!("app.js", JS),
     asset!("share.js", JS),
     asset!("common.js", JS),
+    asset!("week.js", JS),
     asset!("style.css", CSS),
     asset!("vendor/leaflet/leaflet.js", JS),
     asset!("vendor/leaflet/leaflet.css", CSS),

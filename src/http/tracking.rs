@@ -6,14 +6,13 @@ use std::collections::HashSet;
 use actix::Recipient;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
-use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::commands::{CollarCommand, Commands};
 use crate::actors::events::{Alert, GetPetState, LiveState};
-use crate::actors::persistence::{integer, number};
 use crate::actors::registry::IntervalSet;
 use crate::actors::Actors;
 use crate::http::authz::{pet_access, Action, AuthUser};
@@ -21,8 +20,7 @@ use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::PetId;
-use crate::migrate::TELEMETRY_COLLECTION;
-use crate::store::{alerts, collars};
+use crate::store::{alerts, collars, history};
 
 /// Points a track answers with when the client does not say.
 pub const DEFAULT_TRACK_POINTS: u32 = 1000;
@@ -104,20 +102,8 @@ async fn track(
 ) -> Result<HttpResponse, ApiError> {
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::View).await?;
-    for (field, at) in [("from", query.from), ("to", query.to)] {
-        if at.is_some_and(|at| !(0..=LATEST_MS).contains(&at)) {
-            return Err(ApiError::field(
-                field,
-                "must be epoch milliseconds from 1970 to 9999",
-            ));
-        }
-    }
-    let to = query.to.unwrap_or_else(|| Utc::now().timestamp_millis());
-    let from = query.from.unwrap_or(to - DEFAULT_TRACK_SPAN_MS);
+    let (from, to) = time_range(query.from, query.to)?;
     let max_points = query.max_points.unwrap_or(DEFAULT_TRACK_POINTS);
-    if from > to {
-        return Err(ApiError::field("from", "must not be after to"));
-    }
     if !(2..=MAX_TRACK_POINTS).contains(&max_points) {
         return Err(ApiError::field("max_points", "must be between 2 and 10000"));
     }
@@ -129,51 +115,41 @@ async fn track(
     }))
 }
 
+/// The range a track asks for: `to` defaults to now and `from` to a day before `to`; both
+/// within 1970 to 9999, `from` not after `to`.
+pub(super) fn time_range(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64), ApiError> {
+    for (field, at) in [("from", from), ("to", to)] {
+        if at.is_some_and(|at| !(0..=LATEST_MS).contains(&at)) {
+            return Err(ApiError::field(
+                field,
+                "must be epoch milliseconds from 1970 to 9999",
+            ));
+        }
+    }
+    let to = to.unwrap_or_else(|| Utc::now().timestamp_millis());
+    let from = from.unwrap_or(to - DEFAULT_TRACK_SPAN_MS);
+    if from > to {
+        return Err(ApiError::field("from", "must not be after to"));
+    }
+    Ok((from, to))
+}
+
 async fn read_track(
     db: &mongodb::Database,
     pet: PetId,
     from: i64,
     to: i64,
 ) -> mongodb::error::Result<Vec<TrackPoint>> {
-    let filter = doc! {
-        "meta.pet": pet.to_string(),
-        "at": { "$gte": BsonDateTime::from_millis(from), "$lte": BsonDateTime::from_millis(to) },
-        "lat": { "$exists": true },
-    };
-    let mut cursor = db
-        .collection::<Document>(TELEMETRY_COLLECTION)
-        .find(filter)
-        .sort(doc! { "at": 1 })
-        .limit(MAX_TRACK_SCAN)
-        .await?;
-    let mut seen = HashSet::new();
-    let mut points = Vec::new();
-    while cursor.advance().await? {
-        let doc = cursor.deserialize_current()?;
-        let collar = doc
-            .get_document("meta")
-            .ok()
-            .and_then(|m| m.get_str("collar").ok())
-            .unwrap_or("");
-        // Belt and braces: a sample stored twice by a race still shows once.
-        if !seen.insert((collar.to_owned(), integer(&doc, "seq"))) {
-            continue;
-        }
-        let (Ok(at), Some(lat), Some(lon)) = (
-            doc.get_datetime("at"),
-            number(&doc, "lat"),
-            number(&doc, "lon"),
-        ) else {
-            continue;
-        };
-        points.push(TrackPoint {
-            at: at.timestamp_millis(),
-            lat,
-            lon,
-            acc: number(&doc, "acc"),
-        });
-    }
-    Ok(points)
+    history::track_points(db, pet, from, to, MAX_TRACK_SCAN)
+        .await?
+        .map_ok(|point| TrackPoint {
+            at: point.at_ms,
+            lat: point.lat,
+            lon: point.lon,
+            acc: point.acc,
+        })
+        .try_collect()
+        .await
 }
 
 /// Keeps `max` points spread evenly over the track, first and last included.

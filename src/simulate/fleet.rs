@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 use url::Url;
 
-use super::progress::{monitor, Counters};
+use super::backfill::BackfillPlan;
+use super::progress::{monitor, Counters, Fleet};
 use super::task::CollarTask;
 use super::{SimulateOptions, SimulateReport};
 
@@ -35,9 +36,16 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<SimulateReport> {
         .collect();
     // The monitor outlives the collars, so its last line shows the fleet disconnected.
     let (done, finished) = watch::channel(false);
+    let per_collar = match options.backfill_days {
+        0 => 0,
+        days => BackfillPlan::samples(days, options.backfill_interval_s),
+    };
     let monitor = tokio::spawn(monitor(
         counters.clone(),
-        options.collars,
+        Fleet {
+            collars: options.collars,
+            backfill_total: per_collar * u64::from(options.collars),
+        },
         options.progress,
         finished,
     ));

@@ -16,6 +16,10 @@ use super::wire::OFFLINE_STATUS;
 
 /// Requests a collar may queue for its event loop; when full, samples wait in the backlog.
 const REQUEST_CHANNEL_CAPACITY: usize = 32;
+/// QoS 1 publishes the broker has not acknowledged yet, at most: past it the event loop
+/// takes no more requests, so a backfill goes at the pace the broker (and the server
+/// behind it) acknowledges.
+const MAX_IN_FLIGHT: u16 = 8;
 /// Connection events (up, down, commands) queued from an event loop to its collar.
 const LINK_EVENT_CAPACITY: usize = 16;
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
@@ -73,6 +77,7 @@ pub(super) fn mqtt_options(
         .set_clean_session(true)
         .set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET)
         .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
+        .set_inflight(MAX_IN_FLIGHT)
         .set_last_will(LastWill::new(
             status_topic,
             OFFLINE_STATUS,

@@ -2,14 +2,18 @@
 //! (`collar-protocol.md`) to a real MQTT broker, for demos and load tests.
 //!
 //! - `model`: the pet's walk and vitals, pure given its seed (one `step` per sample);
+//!   `activity`: what it does through its day (sleep at night, walks morning and evening);
 //! - `wire`: the messages a collar sends; `bark`: the audio of its voice clips;
 //! - `command`: the commands it obeys (`Control`) and their acknowledgements, pure;
 //! - `link`: one collar's MQTT connection; `drive` only polls its event loop and forwards
 //!   what matters;
 //! - `task`: `CollarTask`, one collar's network side (schedule, backlog, commands, drops);
+//!   `backfill`: the days of history it uploads before going live;
 //! - `fleet`: [`run`], every collar in its own `collar` span; `progress`: the counters, the
 //!   progress line and the report.
 
+mod activity;
+mod backfill;
 mod bark;
 mod command;
 mod fleet;
@@ -19,6 +23,7 @@ mod progress;
 mod task;
 mod wire;
 
+pub use self::backfill::MAX_BACKFILL_DAYS;
 pub use self::fleet::run;
 
 /// Settings of one `pettysync simulate` run.
@@ -42,6 +47,10 @@ pub struct SimulateOptions {
     pub progress: bool,
     /// Seed for the random walk, for repeatable runs.
     pub seed: u64,
+    /// Days of history each collar uploads before going live (0: none).
+    pub backfill_days: u32,
+    /// Seconds between the samples of the backfill (a collar's normal interval is 300).
+    pub backfill_interval_s: u64,
 }
 
 impl SimulateOptions {
@@ -53,6 +62,14 @@ impl SimulateOptions {
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.collars >= 1, "collars must be at least 1");
         anyhow::ensure!(self.interval_s >= 1, "interval_s must be at least 1");
+        anyhow::ensure!(
+            self.backfill_days <= MAX_BACKFILL_DAYS,
+            "backfill_days must be at most {MAX_BACKFILL_DAYS} (collars may send samples up to 30 days old)"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.backfill_interval_s),
+            "backfill_interval_s must be from 1 to 86400"
+        );
         let serial = self.serial(self.collars);
         let serial_ok = serial.len() <= 64
             && serial
@@ -82,8 +99,10 @@ impl SimulateOptions {
 pub struct SimulateReport {
     /// Telemetry samples sent, live and in batches.
     pub samples_sent: u64,
-    /// Backlog batches sent once (re)connected.
+    /// Backlog and backfill batches sent.
     pub batches_sent: u64,
+    /// Samples of the backfill sent (also counted in `samples_sent`).
+    pub samples_backfilled: u64,
     /// Voice clips sent.
     pub voice_sent: u64,
     /// Commands acknowledged with `ok: true`.
@@ -111,6 +130,8 @@ mod tests {
             centre: BANGKOK,
             progress: false,
             seed: 1,
+            backfill_days: 0,
+            backfill_interval_s: 300,
         }
     }
 

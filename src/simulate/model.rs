@@ -5,10 +5,9 @@ use std::f64::consts::{PI, TAU};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom as _;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 
+use super::activity::{Activity, DayPart};
 use super::wire::Sample;
 
 /// Long intervals are integrated in model steps of at most this many seconds.
@@ -23,61 +22,6 @@ const ACC_SPIKE_PROBABILITY: f64 = 0.02;
 /// Per sample rather than per hour, so a demo visibly drains and live mode (3 s) drains fast.
 const BATTERY_DRAIN_PER_SAMPLE: f64 = 0.2;
 const BATTERY_RECHARGE_AT: f64 = 5.0;
-
-/// What the pet is doing; serialized as the protocol's `act`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum Activity {
-    Sleep,
-    Rest,
-    Walk,
-    Run,
-    Play,
-}
-
-/// How an activity shows in the sensors.
-struct Profile {
-    speed_mps: f64,
-    hr_bpm: f64,
-    steps_per_s: f64,
-    temp_delta: f64,
-    dwell_s: (f64, f64),
-}
-
-impl Activity {
-    fn profile(self) -> Profile {
-        let (speed_mps, hr_bpm, steps_per_s, temp_delta, dwell_s) = match self {
-            Activity::Sleep => (0.0, 60.0, 0.0, -0.3, (1_200.0, 5_400.0)),
-            Activity::Rest => (0.0, 80.0, 0.05, 0.0, (300.0, 1_800.0)),
-            Activity::Walk => (1.2, 100.0, 2.0, 0.2, (120.0, 900.0)),
-            Activity::Run => (4.0, 150.0, 3.5, 0.7, (30.0, 180.0)),
-            Activity::Play => (1.5, 130.0, 2.5, 0.5, (60.0, 600.0)),
-        };
-        Profile {
-            speed_mps,
-            hr_bpm,
-            steps_per_s,
-            temp_delta,
-            dwell_s,
-        }
-    }
-
-    /// Weighted so pets mostly rest and sleep, often walk, and only run for a while.
-    fn next(self, rng: &mut impl Rng) -> Activity {
-        use Activity::*;
-        let choices: &[(Activity, u32)] = match self {
-            Sleep => &[(Rest, 1)],
-            Rest => &[(Sleep, 3), (Walk, 4), (Play, 2)],
-            Walk => &[(Rest, 4), (Run, 2), (Play, 2)],
-            Run => &[(Walk, 3), (Rest, 1)],
-            Play => &[(Rest, 3), (Walk, 2), (Run, 1)],
-        };
-        let (next, _) = choices
-            .choose_weighted(rng, |choice| choice.1)
-            .expect("every list above is non-empty with positive weights");
-        *next
-    }
-}
 
 /// One pet wearing a collar: where it is, what it does, and what the sensors read.
 pub(super) struct Collar {
@@ -120,17 +64,18 @@ impl Collar {
         let mut steps = 0.0;
         while left > 0.0 {
             let sub = left.min(MAX_SUBSTEP_S);
-            steps += self.advance(sub);
+            let at_ms = ts_ms - (left * 1000.0) as i64;
+            steps += self.advance(sub, DayPart::at(at_ms, self.home.1));
             left -= sub;
         }
         self.read_sensors(steps, ts_ms)
     }
 
-    /// Moves the pet for `dt_s` seconds; returns the steps it took.
-    fn advance(&mut self, dt_s: f64) -> f64 {
+    /// Moves the pet for `dt_s` seconds in `part` of its day; returns the steps it took.
+    fn advance(&mut self, dt_s: f64, part: DayPart) -> f64 {
         self.activity_left_s -= dt_s;
         if self.activity_left_s <= 0.0 {
-            self.activity = self.activity.next(&mut self.rng);
+            self.activity = self.activity.next(part, &mut self.rng);
             let (min, max) = self.activity.profile().dwell_s;
             self.activity_left_s = self.rng.gen_range(min..max);
         }
@@ -165,8 +110,10 @@ impl Collar {
         let hr = profile.hr_bpm + self.hr_baseline + self.rng.gen_range(-8.0..8.0);
         let steps = steps * self.rng.gen_range(0.85..1.15);
         let temp = self.temp_baseline + profile.temp_delta + self.rng.gen_range(-0.15..0.15);
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        // Never below the sample's second: a simulator restarted with the same seed (as
+        // `scripts/dev.sh` does) goes on with new seqs instead of repeating stored ones.
+        let seq = self.next_seq.max((ts_ms / 1000).max(0) as u64);
+        self.next_seq = seq + 1;
         Sample {
             seq,
             ts: ts_ms,
@@ -304,6 +251,36 @@ mod tests {
             .iter()
             .filter(|s| s.act == Activity::Sleep)
             .all(|s| s.steps == 0 || s.steps < 10));
+    }
+
+    #[test]
+    fn a_week_has_sleepy_nights_and_walks_morning_and_evening() {
+        let mut collar = Collar::new(BANGKOK, 9);
+        let start = 1_764_000_000_000_i64;
+        let every = Duration::from_secs(300);
+        let samples: Vec<Sample> = (1..=7 * 288)
+            .map(|i| collar.step(every, start + i * 300_000))
+            .collect();
+        let share = |part: DayPart, act: Activity| {
+            let in_part: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| DayPart::at(s.ts, collar.home.1) == part)
+                .collect();
+            in_part.iter().filter(|s| s.act == act).count() as f64 / in_part.len() as f64
+        };
+        assert!(
+            share(DayPart::Night, Activity::Sleep) > 0.7,
+            "nights are for sleeping"
+        );
+        assert!(
+            share(DayPart::WalkTime, Activity::Walk) > 2.0 * share(DayPart::Day, Activity::Walk),
+            "walks happen at walk times"
+        );
+        let steps_per_day = samples.iter().map(|s| u64::from(s.steps)).sum::<u64>() / 7;
+        assert!(
+            (3_000..40_000).contains(&steps_per_day),
+            "{steps_per_day} steps a day"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 pub(super) struct Counters {
     pub(super) samples_sent: AtomicU64,
     pub(super) batches_sent: AtomicU64,
+    pub(super) backfilled: AtomicU64,
     pub(super) voice_sent: AtomicU64,
     pub(super) commands_obeyed: AtomicU64,
     pub(super) reconnects: AtomicU64,
@@ -36,6 +37,7 @@ impl Counters {
         SimulateReport {
             samples_sent: get(&self.samples_sent),
             batches_sent: get(&self.batches_sent),
+            samples_backfilled: get(&self.backfilled),
             voice_sent: get(&self.voice_sent),
             commands_obeyed: get(&self.commands_obeyed),
             reconnects: get(&self.reconnects),
@@ -59,20 +61,23 @@ impl Counters {
     }
 }
 
-/// Shows the fleet's progress on a spinner line, or logs it every 10 s, until stopped.
+/// What the monitor shows progress of.
+pub(super) struct Fleet {
+    pub(super) collars: u32,
+    /// Samples every collar's backfill holds together (0: no backfill).
+    pub(super) backfill_total: u64,
+}
+
+/// Shows the backfill on a progress bar, then the fleet on a spinner line (or logs both
+/// every 10 s), until stopped.
 pub(super) async fn monitor(
     counters: Arc<Counters>,
-    collars: u32,
+    fleet: Fleet,
     progress: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    let bar = progress.then(|| {
-        let style = ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
-            .expect("the template is a valid constant");
-        let bar = ProgressBar::new_spinner().with_style(style);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let mut backfill = (fleet.backfill_total > 0).then(|| Backfill::start(&fleet, progress));
+    let mut spinner = (progress && backfill.is_none()).then(new_spinner);
     let started = Instant::now();
     let every = if progress {
         PROGRESS_EVERY
@@ -85,13 +90,67 @@ pub(super) async fn monitor(
             _ = stop.changed() => break,
             _ = ticks.tick() => {}
         }
-        let line = counters.summary(collars, started.elapsed());
-        match &bar {
+        let line = counters.summary(fleet.collars, started.elapsed());
+        if let Some(bar) = &backfill {
+            if bar.show(counters.backfilled.load(Ordering::Relaxed), &line) {
+                backfill = None;
+                spinner = progress.then(new_spinner);
+            }
+            continue;
+        }
+        match &spinner {
             Some(bar) => bar.set_message(line),
             None => tracing::info!("simulate: {line}"),
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_with_message(counters.summary(collars, started.elapsed()));
+    let line = counters.summary(fleet.collars, started.elapsed());
+    if let Some(bar) = backfill {
+        bar.show(counters.backfilled.load(Ordering::Relaxed), &line);
+    }
+    if let Some(bar) = spinner {
+        bar.finish_with_message(line);
+    }
+}
+
+fn new_spinner() -> ProgressBar {
+    let style = ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {msg}")
+        .expect("the template is a valid constant");
+    let bar = ProgressBar::new_spinner().with_style(style);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The backfill's bar (samples uploaded of all the fleet's), or its log lines.
+struct Backfill {
+    bar: Option<ProgressBar>,
+    total: u64,
+}
+
+impl Backfill {
+    fn start(fleet: &Fleet, progress: bool) -> Backfill {
+        let bar = progress.then(|| {
+            let style = ProgressStyle::with_template(
+                "{spinner:.green} [{elapsed_precise}] backfill {bar:30} {human_pos}/{human_len} samples, {eta} left",
+            )
+            .expect("the template is a valid constant");
+            let bar = ProgressBar::new(fleet.backfill_total).with_style(style);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Backfill {
+            bar,
+            total: fleet.backfill_total,
+        }
+    }
+
+    /// Shows `done` samples uploaded; true once the backfill is complete.
+    fn show(&self, done: u64, line: &str) -> bool {
+        let complete = done >= self.total;
+        match &self.bar {
+            Some(bar) if complete => bar.finish_with_message(line.to_owned()),
+            Some(bar) => bar.set_position(done),
+            None => tracing::info!("simulate: backfill {done}/{} samples; {line}", self.total),
+        }
+        complete
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use url::Url;
 
+use super::backfill::BackfillPlan;
 use super::bark::{bark_pcm, VOICE_RATE_HZ};
 use super::command::Control;
 use super::link::{mqtt_options, next_event, Link, LinkEvent, Topics};
@@ -26,7 +27,7 @@ use super::wire::{json, Batch, LiveSample, Sample, VoiceClip, OFFLINE_STATUS, ON
 use super::SimulateOptions;
 
 /// The protocol's largest batch, and the most samples a collar keeps while offline.
-const MAX_BATCH: usize = 500;
+pub(super) const MAX_BATCH: usize = 500;
 const MAX_BACKLOG: usize = 2_000;
 /// Mean time between abrupt drops per collar: a 10-collar demo sees one every few minutes.
 const MEAN_SECONDS_BETWEEN_DROPS: f64 = 1_800.0;
@@ -36,21 +37,23 @@ const VOICE_PROBABILITY: f64 = 1.0 / 200.0;
 /// One collar's life on the network: its schedule, connection, backlog and commands.
 pub(super) struct CollarTask {
     pub(super) serial: String,
-    topics: Topics,
+    pub(super) topics: Topics,
     mqtt: MqttOptions,
-    model: Collar,
+    pub(super) model: Collar,
     control: Control,
     /// Network-side chance (start offset, drops, voice), apart from the model's.
     rng: StdRng,
     voice_seq: u64,
-    link: Option<Link>,
+    pub(super) link: Option<Link>,
     online: bool,
     ever_online: bool,
     backlog: VecDeque<Sample>,
     last_sample: Option<Instant>,
     next_sample: Instant,
     reconnect_at: Option<Instant>,
-    counters: Arc<Counters>,
+    pub(super) counters: Arc<Counters>,
+    /// History still to upload before going live.
+    pub(super) backfill: Option<BackfillPlan>,
 }
 
 impl CollarTask {
@@ -87,11 +90,33 @@ impl CollarTask {
             last_sample: None,
             reconnect_at: None,
             counters,
+            backfill: (options.backfill_days > 0).then(|| {
+                BackfillPlan::new(
+                    chrono::Utc::now().timestamp_millis(),
+                    options.backfill_days,
+                    options.backfill_interval_s,
+                )
+            }),
         })
     }
 
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         self.link = Some(Link::open(&self.mqtt));
+        if self.backfill(&mut stop).await {
+            self.live(&mut stop).await;
+        }
+        // A collar switched off says so itself; otherwise its retained status would read
+        // online forever, since a clean disconnect does not fire the Last Will.
+        let said_goodbye = self.send(&self.topics.status, OFFLINE_STATUS.into(), true);
+        self.set_online(false);
+        if let Some(link) = self.link.take() {
+            link.close(said_goodbye).await;
+        }
+    }
+
+    /// Samples on the collar's schedule until stopped.
+    async fn live(&mut self, stop: &mut watch::Receiver<bool>) {
+        self.next_sample = self.next_sample.max(Instant::now());
         loop {
             let reconnect_at = self.reconnect_at.unwrap_or(self.next_sample);
             tokio::select! {
@@ -103,13 +128,6 @@ impl CollarTask {
                 }
                 Some(event) = next_event(&mut self.link) => self.on_event(event),
             }
-        }
-        // A collar switched off says so itself; otherwise its retained status would read
-        // online forever, since a clean disconnect does not fire the Last Will.
-        let said_goodbye = self.send(&self.topics.status, OFFLINE_STATUS.into(), true);
-        self.set_online(false);
-        if let Some(link) = self.link.take() {
-            link.close(said_goodbye).await;
         }
     }
 
@@ -190,7 +208,7 @@ impl CollarTask {
         }
     }
 
-    fn on_event(&mut self, event: LinkEvent) {
+    pub(super) fn on_event(&mut self, event: LinkEvent) {
         match event {
             LinkEvent::Up => self.came_online(),
             LinkEvent::Down => self.set_online(false),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::model::Activity;
+use super::activity::Activity;
 
 pub(super) const ONLINE_STATUS: &str = r#"{"v":1,"online":true,"fw":"1.4.2"}"#;
 pub(super) const OFFLINE_STATUS: &str = r#"{"v":1,"online":false}"#;

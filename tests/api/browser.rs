@@ -7,7 +7,8 @@
 //! - `share_page`: the sitter's page at `/s/{token}`;
 //! - `owner_page`: the owner's page at `/`;
 //! - `assets`: the pages and files over plain HTTP (no browser);
-//! - `user_text`: names that look like HTML are shown as text.
+//! - `user_text`: names that look like HTML are shown as text;
+//! - `week`: the owner's 7-day chart and GPX download.
 //!
 //! Every test starts its own chromedriver and Chromium (see `driver`).
 
@@ -16,6 +17,7 @@ mod driver;
 mod owner_page;
 mod share_page;
 mod user_text;
+mod week;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -1,8 +1,10 @@
-//! The `pettysync` binary: usage, `migrate`, `provision-collar` and bad settings.
+//! The `pettysync` binary: usage, `migrate`, `provision-collar`, bad settings, and
+//! `simulate --backfill-days`.
 
 use std::process::Output;
 use std::time::Duration;
 
+use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use pettysync::config::Settings;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -10,7 +12,10 @@ use serde_json::Value;
 use sqlx::Connection;
 use tokio::process::Command;
 
-use crate::helpers::{expect_status, spawn_app, string_at, unique_serial, Isolation};
+use crate::helpers::{
+    expect_json, expect_status, poll_until, spawn_app, string_at, unique_serial, unique_suffix,
+    Isolation,
+};
 
 /// The binary under test, with its output captured and killed if the test drops it.
 fn pettysync(args: &[&str]) -> Command {
@@ -163,4 +168,87 @@ fn pairing_code(stdout: &str) -> String {
         .last()
         .unwrap_or_else(|| panic!("provision-collar printed no code: {stdout:?}"))
         .to_string()
+}
+
+#[actix_web::test]
+async fn a_backfill_of_one_day_stores_a_day_of_samples_per_collar_before_going_live() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let prefix = format!("BF{}-", unique_suffix());
+    let mut pets = Vec::new();
+    for i in 1..=2 {
+        let serial = format!("{prefix}{i:04}");
+        let pet_id = string_at(&app.create_pet(&owner, &format!("Rex {i}")).await, "/id");
+        let code = app.provision_collar(&serial).await;
+        expect_json(
+            app.pair_collar(&owner, &pet_id, &serial, &code).await,
+            StatusCode::OK,
+        )
+        .await;
+        pets.push((serial, pet_id));
+    }
+
+    // A sample every 300 s for a day, ending before the run started: 288 per collar. The
+    // live interval is an hour, and live samples are newer than the start anyway.
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let broker = app.settings.mqtt_url.expose_secret().to_owned();
+    let mut simulate = pettysync(&[
+        "simulate",
+        "--collars",
+        "2",
+        "--broker",
+        &broker,
+        "--topic-prefix",
+        &app.settings.mqtt_topic_prefix,
+        "--serial-prefix",
+        &prefix,
+        "--interval-s",
+        "3600",
+        "--backfill-days",
+        "1",
+        "--seconds",
+        "300",
+        "--no-progress",
+    ]);
+    let child = simulate
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the simulator starts");
+
+    let telemetry = app.mongo().await.collection::<Document>("telemetry");
+    let past_day = doc! {
+        "$gte": BsonDateTime::from_millis(started_ms - 86_400_000),
+        "$lt": BsonDateTime::from_millis(started_ms),
+    };
+    for (serial, pet_id) in &pets {
+        let filter = doc! {"meta.collar": serial, "meta.pet": pet_id, "at": past_day.clone()};
+        let telemetry = &telemetry;
+        poll_until(
+            &format!("a day of {serial}'s history stored"),
+            Duration::from_secs(120),
+            || {
+                let filter = filter.clone();
+                async move {
+                    let stored = telemetry
+                        .count_documents(filter)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if stored == 288 {
+                        Ok(())
+                    } else {
+                        Err(format!("{stored} stored"))
+                    }
+                }
+            },
+        )
+        .await;
+    }
+    let older = doc! {"at": {"$lt": BsonDateTime::from_millis(started_ms - 86_400_000)}};
+    assert_eq!(
+        telemetry.count_documents(older).await.unwrap(),
+        0,
+        "nothing older than a day"
+    );
+    drop(child);
 }

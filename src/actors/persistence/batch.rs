@@ -11,6 +11,7 @@ use crate::domain::sample::Sample;
 use crate::ids::PetId;
 use crate::migrate::{DEAD_LETTER_COLLECTION, TELEMETRY_COLLECTION};
 use crate::store::alert_outbox;
+use crate::store::fields::integer;
 
 /// A sample ready for MongoDB, with its identity for duplicate suppression.
 pub struct SampleRecord {
@@ -102,25 +103,4 @@ pub(super) async fn write_batch(
         telemetry.insert_many(fresh).await?;
     }
     Ok(duplicates)
-}
-
-/// An integer field however the server typed it: MongoDB keeps an Int64 we wrote, but
-/// wire-compatible servers may hand small values back as Int32.
-pub fn integer(doc: &Document, key: &str) -> Option<i64> {
-    match doc.get(key)? {
-        Bson::Int64(v) => Some(*v),
-        Bson::Int32(v) => Some(i64::from(*v)),
-        Bson::Double(v) if v.fract() == 0.0 => Some(*v as i64),
-        _ => None,
-    }
-}
-
-/// A number field as `f64`, whatever numeric type it came back as.
-pub fn number(doc: &Document, key: &str) -> Option<f64> {
-    match doc.get(key)? {
-        Bson::Double(v) => Some(*v),
-        Bson::Int32(v) => Some(f64::from(*v)),
-        Bson::Int64(v) => Some(*v as f64),
-        _ => None,
-    }
 }

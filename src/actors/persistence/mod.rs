@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use mongodb::bson::Document;
 
-pub use self::batch::{integer, number, SampleRecord};
+pub use self::batch::SampleRecord;
 pub use self::snapshots::SNAPSHOT_TTL_S;
 use super::alerts::{Deliver, RaiseAlert};
 use super::collar::SnapshotWrite;
 use crate::cache::Redis;
 use crate::domain::ack::{AckToken, Acknowledge};
 use crate::retry::Backoff;
+pub use crate::store::fields::{integer, number};
 
 /// Most documents in one batch.
 pub const MAX_BATCH: usize = 1000;

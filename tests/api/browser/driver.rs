@@ -186,6 +186,11 @@ impl Browser {
         }
     }
 
+    /// Where the browser saves downloads (without asking).
+    pub fn download_dir(&self) -> PathBuf {
+        download_dir(&self.driver.profile)
+    }
+
     /// Saves a screenshot (PNG), for looking at a page while writing a test.
     #[allow(dead_code)]
     pub async fn screenshot(&self, path: &Path) {
@@ -250,7 +255,11 @@ impl Drop for Driver {
     }
 }
 
-/// Chromium, headless, with its own fresh profile.
+fn download_dir(profile: &Path) -> PathBuf {
+    profile.join("downloads")
+}
+
+/// Chromium, headless, with its own fresh profile, saving downloads without asking.
 fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
     let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
     args.push(format!(
@@ -259,7 +268,14 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
     ));
     let capabilities = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": args,
+            "prefs": {
+                "download.default_directory": download_dir(profile),
+                "download.prompt_for_download": false,
+            },
+        },
     });
     match capabilities {
         Value::Object(map) => map,
