@@ -39,6 +39,9 @@ pub struct PairingSpan {
     pub to_ms: Option<i64>,
 }
 
+/// A pairing as stored: pet (none once deleted), paired, unpaired.
+type SpanRow = (Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// How far back pairings are loaded for a collar actor: as far as a backlog sample may be
 /// old (collar protocol: 30 days), with a day to spare.
 const PAIRING_HISTORY_DAYS: i32 = 31;
@@ -228,7 +231,7 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
         };
     // The recent spans, and the last one before them: a collar that was ever on a pet before
     // its first recent pairing must not give that pairing's pet a backlog from before it.
-    let spans: Vec<(Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let spans: Vec<SpanRow> = sqlx::query_as(
         "(SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
           WHERE serial = $1 AND unpaired_at <= now() - make_interval(days => $2)
           ORDER BY paired_at DESC LIMIT 1)
