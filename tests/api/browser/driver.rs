@@ -127,6 +127,24 @@ impl Browser {
         .await
     }
 
+    /// Waits for the element `css` and types `text` into it.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.wait_for(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("{css} takes typing: {e}"));
+    }
+
+    /// Waits for the element `css` and clicks it.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css} can be clicked: {e}"));
+    }
+
     /// Waits until the attribute `name` of the element `css` satisfies `accept`; returns it.
     pub async fn wait_for_attr(
         &self,

@@ -25,7 +25,7 @@ async fn the_owner_page_signs_in_shows_the_pet_and_creates_a_share_link() {
         .send_keys(PASSWORD)
         .await
         .expect("the password can be typed");
-    click(&browser, "#sign-in").await;
+    browser.click("#sign-in").await;
 
     let pet = format!("#pets li[data-pet-id='{}']", web.collar.pet_id);
     let item = browser.text_of(&pet).await;
@@ -45,9 +45,9 @@ async fn the_owner_page_signs_in_shows_the_pet_and_creates_a_share_link() {
         })
         .await;
 
-    click(&browser, &pet).await;
-    click(&browser, "#share-scopes input[value='vitals']").await;
-    click(&browser, "#share-create").await;
+    browser.click(&pet).await;
+    browser.click("#share-scopes input[value='vitals']").await;
+    browser.click("#share-create").await;
     let url = browser
         .wait_for_attr("#share-url", "href", "the new link's URL", |v| {
             v.contains("/s/")
@@ -83,13 +83,4 @@ async fn the_owner_page_signs_in_shows_the_pet_and_creates_a_share_link() {
     );
     browser.wait_for(&row).await;
     browser.close().await;
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} can be clicked: {e}"));
 }

@@ -43,9 +43,9 @@ async fn pet_and_fence_names_show_as_text_on_the_map() {
 
     let browser = Browser::start().await;
     browser.goto(&app.url("/")).await;
-    type_into(&browser, "#email", &owner.email).await;
-    type_into(&browser, "#password", PASSWORD).await;
-    click(&browser, "#sign-in").await;
+    browser.type_into("#email", &owner.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#sign-in").await;
 
     // The pet's permanent tooltip on its marker, once the live state has a position.
     browser
@@ -57,7 +57,9 @@ async fn pet_and_fence_names_show_as_text_on_the_map() {
     assert_eq!(browser.text_of(&pet).await, PET_NAME);
 
     // The fence's tooltip opens on hover: hover every shape drawn for the selected pet.
-    click(&browser, &format!("#pets li[data-pet-id='{pet_id}']")).await;
+    browser
+        .click(&format!("#pets li[data-pet-id='{pet_id}']"))
+        .await;
     browser.wait_for("path.leaflet-interactive").await;
     let fence_label = format!("{FENCE_NAME} (safe)");
     let hovered = browser
@@ -119,22 +121,4 @@ async fn the_sitter_page_shows_a_pet_name_as_text() {
     let markup = browser.client.find_all(Locator::Css("#pet-name img")).await;
     assert!(markup.expect("the page can be searched").is_empty());
     browser.close().await;
-}
-
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("{css} takes typing: {e}"));
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} can be clicked: {e}"));
 }

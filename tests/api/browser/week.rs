@@ -22,14 +22,11 @@ const ROLLUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Signs the owner in and selects the fixture's pet.
 async fn open_pet(web: &WebFixture, browser: &Browser) {
     browser.goto(&web.app.url("/")).await;
-    type_into(browser, "#email", &web.owner.email).await;
-    type_into(browser, "#password", PASSWORD).await;
-    click(browser, "#sign-in").await;
-    click(
-        browser,
-        &format!("#pets li[data-pet-id='{}']", web.collar.pet_id),
-    )
-    .await;
+    browser.type_into("#email", &web.owner.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#sign-in").await;
+    let pet = format!("#pets li[data-pet-id='{}']", web.collar.pet_id);
+    browser.click(&pet).await;
 }
 
 #[actix_web::test]
@@ -71,7 +68,7 @@ async fn the_gpx_link_saves_the_last_7_days_as_a_valid_gpx_file() {
         })
         .await;
     assert_ne!(chart, "error", "{}", browser.text_of("#week-chart").await);
-    click(&browser, "#gpx-download").await;
+    browser.click("#gpx-download").await;
     let dir = browser.download_dir();
     let file = poll_until("the GPX file saved", PAGE_TIMEOUT, || {
         let dir = dir.clone();
@@ -177,22 +174,4 @@ async fn the_week_chart_draws_each_days_steps_and_heart_rate_from_the_statistics
             .await;
     }
     browser.close().await;
-}
-
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .send_keys(text)
-        .await
-        .unwrap_or_else(|e| panic!("{css} takes typing: {e}"));
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_for(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} can be clicked: {e}"));
 }
