@@ -31,6 +31,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod migrate;
+pub mod mood;
 pub mod rt;
 pub mod simulate;
 pub mod startup;

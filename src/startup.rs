@@ -357,6 +357,11 @@ pub async fn pg_pool(settings: &Settings) -> anyhow::Result<PgPool> {
         .context("connecting to PostgreSQL (PETTYSYNC_DATABASE_URL)")
 }
 
+/// An S3 client from the settings, for the short commands (`pettysync mood train`).
+pub async fn s3(settings: &Settings) -> aws_sdk_s3::Client {
+    s3_client(&aws_config(settings).await, settings)
+}
+
 async fn mongo_database(settings: &Settings) -> anyhow::Result<mongodb::Database> {
     let mut options = mongodb::options::ClientOptions::parse(settings.mongodb_url.expose_secret())
         .await

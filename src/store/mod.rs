@@ -8,6 +8,8 @@ pub mod feed;
 pub mod geofences;
 pub mod invitations;
 pub mod locks;
+pub mod mood_models;
+pub mod mood_training;
 pub mod notifications;
 pub mod pets;
 pub mod posts;
