@@ -64,7 +64,8 @@ pub async fn run(settings: &Settings, command: MoodCommand) -> Result<(), CliErr
         }
         MoodCommand::Train { promote } => {
             let pg = crate::startup::pg_pool(settings).await?;
-            let s3 = crate::startup::s3(settings).await;
+            let s3 =
+                crate::startup::s3_client(&crate::startup::aws_config(settings).await, settings);
             let store = ModelStore {
                 pg: &pg,
                 s3: &s3,
@@ -91,7 +92,8 @@ pub async fn run(settings: &Settings, command: MoodCommand) -> Result<(), CliErr
         }
         MoodCommand::Eval => {
             let pg = crate::startup::pg_pool(settings).await?;
-            let s3 = crate::startup::s3(settings).await;
+            let s3 =
+                crate::startup::s3_client(&crate::startup::aws_config(settings).await, settings);
             let options = TrainOptions {
                 seed: SeedSpec::DEFAULT,
                 measure_forest: true,

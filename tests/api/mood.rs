@@ -31,7 +31,10 @@ impl Stores {
             pg: pettysync::startup::pg_pool(&app.settings)
                 .await
                 .expect("PostgreSQL"),
-            s3: pettysync::startup::s3(&app.settings).await,
+            s3: pettysync::startup::s3_client(
+                &pettysync::startup::aws_config(&app.settings).await,
+                &app.settings,
+            ),
             bucket: app.settings.s3_bucket.clone(),
         }
     }
