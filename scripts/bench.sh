@@ -9,6 +9,9 @@
 # Then the feed benchmark (benches/feed/): GET /v1/feed p50/p90/p99 under open-loop load at
 # 500 and 2 000 req/s, with the rate achieved and CPU per request.
 #
+# Then the mood benchmark (benches/mood.rs): inference CPU per 1 s and 10 s clip (p50/p99),
+# clips/s on one core, training time for 10 000 clips, the seed model's scores, model size.
+#
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
 #             collars), about a minute; the default full run takes a few minutes.
@@ -60,7 +63,7 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --bench feed --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench mood --no-run
 # One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
@@ -68,4 +71,6 @@ drop_bench_data
 # The feed benchmark exits 1 when any request did not get a 200 (an overload shows as such).
 cargo bench --bench feed -- "$@" || status=$?
 drop_bench_data
+# The mood classifier needs no service: inference per clip, training time, model size.
+cargo bench --bench mood -- "$@" || status=$?
 exit "$status"

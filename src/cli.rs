@@ -6,6 +6,8 @@ use crate::config::Settings;
 use crate::ids::CollarSerial;
 use crate::store::collars;
 
+pub mod mood;
+
 /// PettySync: smart pet collar back end. Settings come from PETTYSYNC_* environment variables.
 #[derive(Debug, Parser)]
 #[command(name = "pettysync", version, about)]
@@ -27,6 +29,9 @@ pub enum Command {
     },
     /// Run a fleet of virtual collars that publish real-looking telemetry to a broker.
     Simulate(SimulateArgs),
+    /// The mood classifier: generate the seed set, train, evaluate.
+    #[command(subcommand)]
+    Mood(mood::MoodCommand),
 }
 
 /// `pettysync simulate`: collars `{serial-prefix}0001` … walk, report and obey commands.

@@ -16,7 +16,8 @@
 //! - `domain/`: the vocabulary several layers speak (samples, live state, alerts, commands,
 //!   pages, access rules), with no I/O;
 //! - the ground floor: `config` (the only reader of the environment), `ids`, `auth`,
-//!   `cache` (Redis and rate limits), `geofence` and `fence_index`, `migrate`, `rt` (futures
+//!   `cache` (Redis and rate limits), `geofence` and `fence_index`, `migrate`, `mood` (the
+//!   mood classifier core: WAV → features → mood, the seed set, training), `rt` (futures
 //!   safe to drop at shutdown), `telemetry` (logs and metrics), `validation`.
 
 pub mod actors;
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod migrate;
+pub mod mood;
 pub mod retry;
 pub mod rt;
 pub mod simulate;

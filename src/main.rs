@@ -34,6 +34,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             migrate::run(&settings).await?;
             tracing::info!("migrations applied");
         }
+        Command::Mood(command) => pettysync::cli::mood::run(&settings, command).await?,
         Command::ProvisionCollar { serial } => {
             println!(
                 "{}",

@@ -368,7 +368,7 @@ async fn mongo_database(settings: &Settings) -> anyhow::Result<mongodb::Database
 }
 
 /// Region and credentials from the settings when given, else the AWS default chain.
-async fn aws_config(settings: &Settings) -> aws_config::SdkConfig {
+pub async fn aws_config(settings: &Settings) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &settings.aws_region {
         loader = loader.region(Region::new(region.clone()));
@@ -387,7 +387,7 @@ async fn aws_config(settings: &Settings) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-fn s3_client(aws: &aws_config::SdkConfig, settings: &Settings) -> aws_sdk_s3::Client {
+pub fn s3_client(aws: &aws_config::SdkConfig, settings: &Settings) -> aws_sdk_s3::Client {
     let mut config = aws_sdk_s3::config::Builder::from(aws);
     if let Some(endpoint) = &settings.s3_endpoint {
         // S3-compatible servers (MinIO, s3s-fs) want path-style bucket addressing.

@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, invitations, live, members, notifications,
-    pets, posts, share, shared, social, track_gpx, tracking,
+    accounts, collars, error, feed, geofences, health, invitations, live, members, mood,
+    notifications, pets, posts, share, shared, social, track_gpx, tracking,
 };
 
 /// What holds for every operation.
@@ -44,6 +44,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         social::create_comment, social::list_comments,
         feed::get_feed,
         share::create_link, share::list_links, share::revoke_link, shared::view, shared::connect,
+        mood::list_models,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security, &Problems, &Links),

@@ -14,6 +14,7 @@ pub mod json;
 pub mod live;
 pub mod members;
 pub mod middleware;
+pub mod mood;
 pub mod notifications;
 pub mod pages;
 pub mod pagination;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(share::configure)
     .configure(shared::configure)
     .configure(pages::configure)
+    .configure(mood::configure)
     .default_service(web::to(not_found));
 }
 

@@ -10,6 +10,8 @@ pub mod geofences;
 pub mod history;
 pub mod invitations;
 pub mod locks;
+pub mod mood_models;
+pub mod mood_training;
 pub mod notifications;
 pub mod pets;
 pub mod posts;

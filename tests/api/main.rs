@@ -17,6 +17,7 @@ mod geofences;
 mod health;
 mod helpers;
 mod members;
+mod mood;
 mod notifications;
 mod openapi;
 mod pets;
