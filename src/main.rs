@@ -34,6 +34,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             migrate::run(&settings).await?;
             tracing::info!("migrations applied");
         }
+        Command::Rollup { from, to } => {
+            println!("{}", pettysync::cli::rollup(&settings, from.zip(to)).await?);
+        }
         Command::ProvisionCollar { serial } => {
             println!(
                 "{}",

@@ -21,6 +21,7 @@ pub mod posts;
 pub mod share;
 pub mod shared;
 pub mod social;
+pub mod stats;
 pub mod tracking;
 
 use std::sync::OnceLock;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(collars::configure)
     .configure(geofences::configure)
     .configure(tracking::configure)
+    .configure(stats::configure)
     .configure(live::configure)
     .configure(posts::configure)
     .configure(social::configure)

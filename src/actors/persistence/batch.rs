@@ -11,11 +11,15 @@ use crate::domain::sample::Sample;
 use crate::ids::PetId;
 use crate::migrate::{DEAD_LETTER_COLLECTION, TELEMETRY_COLLECTION};
 use crate::store::alert_outbox;
+pub use crate::store::history::{integer, number};
 
 /// A sample ready for MongoDB, with its identity for duplicate suppression.
 pub struct SampleRecord {
     pub serial: String,
     pub seq: u64,
+    /// The pet and sample time, for marking the pet's roll-up hours stale.
+    pub pet: Option<PetId>,
+    pub ts_ms: i64,
     pub doc: Document,
 }
 
@@ -52,6 +56,8 @@ impl SampleRecord {
         Self {
             serial: serial.to_owned(),
             seq: sample.seq,
+            pet,
+            ts_ms: sample.ts_ms,
             doc,
         }
     }
@@ -102,25 +108,4 @@ pub(super) async fn write_batch(
         telemetry.insert_many(fresh).await?;
     }
     Ok(duplicates)
-}
-
-/// An integer field however the server typed it: MongoDB keeps an Int64 we wrote, but
-/// wire-compatible servers may hand small values back as Int32.
-pub fn integer(doc: &Document, key: &str) -> Option<i64> {
-    match doc.get(key)? {
-        Bson::Int64(v) => Some(*v),
-        Bson::Int32(v) => Some(i64::from(*v)),
-        Bson::Double(v) if v.fract() == 0.0 => Some(*v as i64),
-        _ => None,
-    }
-}
-
-/// A number field as `f64`, whatever numeric type it came back as.
-pub fn number(doc: &Document, key: &str) -> Option<f64> {
-    match doc.get(key)? {
-        Bson::Double(v) => Some(*v),
-        Bson::Int32(v) => Some(f64::from(*v)),
-        Bson::Int64(v) => Some(*v as f64),
-        _ => None,
-    }
 }

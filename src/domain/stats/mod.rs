@@ -28,6 +28,8 @@ pub const HOUR_MS: i64 = 3600 * 1000;
 pub const NORMAL_INTERVAL_MS: i64 = 300 * 1000;
 /// Longest a sample's `act` lasts: 2 × the normal interval; a longer gap is unknown time.
 pub const MAX_ACT_MS: i64 = 2 * NORMAL_INTERVAL_MS;
+/// The last millisecond of the year 9999: the latest instant a range may name.
+pub const LATEST_MS: i64 = 253_402_300_799_999;
 /// Fixes less accurate than this (metres) take no part in distance.
 pub const MAX_DISTANCE_ACC_M: f64 = 50.0;
 
