@@ -24,3 +24,4 @@ mod posts_media;
 mod realtime;
 mod share;
 mod social;
+mod stats;
