@@ -97,9 +97,8 @@ pub async fn claim(
     marked_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<DirtyHour>, sqlx::Error> {
-    let (pet, hour) = after.map_or((Uuid::nil(), instant(i64::MIN / 2)), |(p, h)| {
-        (p.0, instant(h))
-    });
+    // No mark is older than 1970 (collars send epoch milliseconds, never negative).
+    let (pet, hour) = after.map_or((Uuid::nil(), instant(-1)), |(p, h)| (p.0, instant(h)));
     let rows: Vec<(Uuid, DateTime<Utc>, i64)> = sqlx::query_as(
         "SELECT pet_id, hour, version FROM rollup_dirty
          WHERE marked_at <= $1 AND (pet_id, hour) > ($2, $3)

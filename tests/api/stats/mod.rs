@@ -15,10 +15,15 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::collar::{now_ms, TestCollar, SETTLE};
-use crate::helpers::{expect_json, poll_until, spawn_app, TestApp, TestUser};
+use crate::helpers::{expect_json, poll_until, spawn_app_with, TestApp, TestUser};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
+
+/// A server whose scheduled pass stays out of the way of the passes a test runs itself.
+async fn spawn_app() -> TestApp {
+    spawn_app_with(|settings| settings.rollup_interval_s = 3600).await
+}
 
 /// `GET /v1/pets/{pet}/stats?{query}` as `user`, answered 200.
 async fn stats(app: &TestApp, user: &TestUser, pet: &str, query: &str) -> Value {
@@ -148,4 +153,32 @@ async fn published_samples_roll_up_into_hand_computed_figures_and_a_late_one_cha
         .await
         .expect("MongoDB counts");
     assert_eq!(stored, 5, "the repeat is stored once");
+}
+
+#[actix_web::test]
+async fn serve_rolls_up_on_its_own_schedule_and_counts_its_passes() {
+    let app = spawn_app_with(|settings| settings.rollup_interval_s = 1).await;
+    let owner = app.register_someone().await;
+    let collar = TestCollar::paired(&app, &owner).await;
+    let base = (now_ms() - 24 * HOUR).div_euclid(HOUR) * HOUR;
+    collar.publish_sample(&first_hour(base)[0]).await;
+    let query = format!("bucket=hour&from={base}&to={}", base + HOUR);
+    poll_until("the scheduled pass to roll the hour up", SETTLE, || async {
+        let body = stats(&app, &owner, &collar.pet_id, &query).await;
+        match body["items"][0]["active_s"].as_i64() {
+            Some(600) => Ok(()),
+            _ => Err(format!("not yet: {body}")),
+        }
+    })
+    .await;
+    let metrics = app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("a body");
+    assert!(
+        metrics.contains("pettysync_rollup_passes_total"),
+        "{metrics}"
+    );
 }
