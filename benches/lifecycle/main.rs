@@ -36,6 +36,9 @@ const SAMPLES_PER_HOUR: i64 = 12;
 /// Timed `GET …/stats?bucket=day` requests over a year.
 const READS: usize = 200;
 const HOUR_MS: i64 = 3_600_000;
+/// The whole run stops by itself within this, whatever the stores do (the actix System
+/// takes SIGTERM for itself, so an outer `timeout` does not stop it).
+const RUN_BUDGET: Duration = Duration::from_secs(20 * 60);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,10 +52,14 @@ fn main() {
     let quick = args.iter().any(|arg| arg == "--quick");
     pettysync::telemetry::init_tracing("warn", LogFormat::Text);
     let code = actix_web::rt::System::new().block_on(async move {
-        match run(quick).await {
-            Ok(()) => 0,
-            Err(error) => {
+        match tokio::time::timeout(RUN_BUDGET, run(quick)).await {
+            Ok(Ok(())) => 0,
+            Ok(Err(error)) => {
                 eprintln!("lifecycle: {error:#}");
+                1
+            }
+            Err(_) => {
+                eprintln!("lifecycle: the run did not finish within {RUN_BUDGET:?}");
                 1
             }
         }
