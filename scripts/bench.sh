@@ -11,6 +11,8 @@
 #
 # Then the mood benchmark (benches/mood.rs): inference CPU per 1 s and 10 s clip (p50/p99),
 # clips/s on one core, training time for 10 000 clips, the seed model's scores, model size.
+# Then the data-lifecycle benchmark (benches/lifecycle/): one roll-up pass over 10 000 stale
+# pet-hours (1 000 with --quick), and GET /v1/pets/{id}/stats?bucket=day over a year, p50/p99.
 #
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
@@ -63,7 +65,7 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --bench feed --bench mood --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --no-run
 # One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
@@ -73,4 +75,7 @@ cargo bench --bench feed -- "$@" || status=$?
 drop_bench_data
 # The mood classifier needs no service: inference per clip, training time, model size.
 cargo bench --bench mood -- "$@" || status=$?
+# Roll-up pass time for 10 000 stale pet-hours, and GET /stats?bucket=day over a year.
+cargo bench --bench lifecycle -- "$@" || status=$?
+drop_bench_data
 exit "$status"

@@ -32,6 +32,15 @@ pub enum Command {
     /// The mood classifier: generate the seed set, train, evaluate.
     #[command(subcommand)]
     Mood(mood::MoodCommand),
+    /// Recompute roll-ups now (all stale hours, or every hour of the range), then exit.
+    Rollup {
+        /// Mark every hour from this instant (epoch ms) stale first; needs --to.
+        #[arg(long, requires = "to")]
+        from: Option<i64>,
+        /// End of the range (epoch ms, exclusive); needs --from.
+        #[arg(long, requires = "from")]
+        to: Option<i64>,
+    },
 }
 
 /// `pettysync simulate`: collars `{serial-prefix}0001` … walk, report and obey commands.
@@ -118,4 +127,39 @@ pub async fn provision_collar(settings: &Settings, serial: &str) -> Result<Strin
         .map_err(anyhow::Error::from)?
         .ok_or_else(|| CliError::BadArgument(format!("collar {serial} is provisioned already")))?;
     Ok(format!("{serial} {code}"))
+}
+
+/// `rollup`: marks the range's hours stale for every pet with samples in it (when given),
+/// then runs one pass; returns what it did, for the operator.
+pub async fn rollup(settings: &Settings, range: Option<(i64, i64)>) -> Result<String, CliError> {
+    let pg = crate::startup::pg_pool(settings).await?;
+    let mongo = crate::startup::mongo_database(settings).await?;
+    if let Some((from, to)) = range {
+        if !(0..=crate::domain::stats::LATEST_MS).contains(&from)
+            || to <= from
+            || to > crate::domain::stats::LATEST_MS
+        {
+            return Err(CliError::BadArgument(
+                "--from and --to are epoch milliseconds from 1970 to 9999, --from before --to"
+                    .into(),
+            ));
+        }
+        let pets = crate::store::history::pets_between(&mongo, from, to)
+            .await
+            .map_err(anyhow::Error::from)?;
+        crate::store::rollups::mark_range_dirty(&pg, &pets, from, to)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    let report = crate::actors::rollup::run_pass(&pg, &mongo)
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(if report.skipped {
+        "another node is running a roll-up pass; the stale hours are left to it".to_owned()
+    } else {
+        format!(
+            "rolled up {} hours: {} buckets from {} samples ({} spans left stale)",
+            report.hours, report.buckets, report.samples, report.failed_spans
+        )
+    })
 }

@@ -35,6 +35,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             tracing::info!("migrations applied");
         }
         Command::Mood(command) => pettysync::cli::mood::run(&settings, command).await?,
+        Command::Rollup { from, to } => {
+            println!("{}", pettysync::cli::rollup(&settings, from.zip(to)).await?);
+        }
         Command::ProvisionCollar { serial } => {
             println!(
                 "{}",

@@ -23,6 +23,7 @@ use crate::actors::hub::{LiveHub, SessionCaps};
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
+use crate::actors::rollup::{RollupSupervisor, StopRollups};
 use crate::actors::session::{SessionLimits, SessionLinks};
 use crate::actors::voice_spool::{Spool, VoiceSpoolDrainer};
 use crate::actors::Actors;
@@ -58,6 +59,7 @@ pub struct Application {
     pipeline_stop: watch::Sender<bool>,
     persistence: Addr<PersistenceSupervisor>,
     alerts: Addr<AlertSupervisor>,
+    rollups: Addr<RollupSupervisor>,
     arbiters: Vec<Arbiter>,
     drain_timeout: Duration,
 }
@@ -110,6 +112,7 @@ impl Application {
         };
         let persistence = {
             let outputs = persistence::Outputs {
+                pg: pg.clone(),
                 acker: std::sync::Arc::new(Acker::new(mqtt.client.clone())),
                 redis: redis.clone(),
                 alerts: alerts.clone().recipient(),
@@ -117,6 +120,8 @@ impl Application {
             let supervisor = PersistenceSupervisor::new(mongo.clone(), outputs);
             Supervisor::start(move |_| supervisor)
         };
+        let rollups =
+            RollupSupervisor::new(pg.clone(), mongo.clone(), settings.rollup_interval()).start();
         let lag = IngestLag::default();
         let registry = CollarRegistry::new(
             pg.clone(),
@@ -228,6 +233,7 @@ impl Application {
             pipeline_stop,
             persistence,
             alerts,
+            rollups,
             arbiters,
             drain_timeout: settings_drain_timeout,
         })
@@ -248,6 +254,7 @@ impl Application {
         let result = self.server.await;
         tracing::info!("HTTP stopped; draining ingest");
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
+        let _ = self.rollups.send(StopRollups).await;
         self.mqtt.stop_intake();
         let _ = self.pipeline_stop.send(true);
         if tokio::time::timeout_at(deadline, self.pipeline_task)
@@ -357,7 +364,8 @@ pub async fn pg_pool(settings: &Settings) -> anyhow::Result<PgPool> {
         .context("connecting to PostgreSQL (PETTYSYNC_DATABASE_URL)")
 }
 
-async fn mongo_database(settings: &Settings) -> anyhow::Result<mongodb::Database> {
+/// The MongoDB database of the settings (connected lazily).
+pub async fn mongo_database(settings: &Settings) -> anyhow::Result<mongodb::Database> {
     let mut options = mongodb::options::ClientOptions::parse(settings.mongodb_url.expose_secret())
         .await
         .context("PETTYSYNC_MONGODB_URL")?;

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod notifications;
 pub mod persistence;
 pub mod registry;
+pub mod rollup;
 pub mod rules;
 pub mod scope;
 pub mod session;

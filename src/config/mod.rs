@@ -111,6 +111,9 @@ pub struct Settings {
     /// Register and login attempts one client address may make per minute.
     #[serde(default = "default_auth_attempts_per_minute")]
     pub auth_attempts_per_minute: u32,
+    /// Seconds between roll-up passes of `serve` (one node at a time).
+    #[serde(default = "default_rollup_interval_s")]
+    pub rollup_interval_s: u64,
 }
 
 /// How log lines are written.
@@ -181,6 +184,11 @@ impl Settings {
         })
     }
 
+    /// How often `serve` runs a roll-up pass.
+    pub fn rollup_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.rollup_interval_s)
+    }
+
     /// How long live mode outlasts the last watcher.
     pub fn live_grace(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.live_grace_s)
@@ -209,6 +217,13 @@ fn from_figment(error: figment::Error) -> ConfigError {
 
 fn default_auth_attempts_per_minute() -> u32 {
     DEFAULT_AUTH_ATTEMPTS_PER_MINUTE
+}
+
+/// Default of `PETTYSYNC_ROLLUP_INTERVAL_S`.
+pub const DEFAULT_ROLLUP_INTERVAL_S: u64 = 60;
+
+fn default_rollup_interval_s() -> u64 {
+    DEFAULT_ROLLUP_INTERVAL_S
 }
 
 #[cfg(test)]

@@ -76,3 +76,13 @@ fn an_mqtt_keep_alive_rumqttc_refuses_names_the_setting() {
     );
     settings_with("mqtt_keep_alive_s", 5).expect("5 s is the least");
 }
+
+#[test]
+fn roll_ups_run_every_minute_unless_set_and_never_every_zero_seconds() {
+    let settings = settings_with("log", "info").expect("the defaults are valid");
+    assert_eq!(settings.rollup_interval_s, DEFAULT_ROLLUP_INTERVAL_S);
+    let error = settings_with("rollup_interval_s", 0)
+        .err()
+        .expect("0 s is refused");
+    assert_eq!(error.setting, "PETTYSYNC_ROLLUP_INTERVAL_S");
+}

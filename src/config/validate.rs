@@ -46,6 +46,12 @@ impl Settings {
                     .map_err(|_| ConfigError::new(name, "expected an absolute URL"))?;
             }
         }
+        if self.rollup_interval_s == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_ROLLUP_INTERVAL_S",
+                "must be at least 1 second",
+            ));
+        }
         for (name, value) in [
             ("PETTYSYNC_UPLOAD_URL_TTL_S", self.upload_url_ttl_s),
             ("PETTYSYNC_MEDIA_URL_TTL_S", self.media_url_ttl_s),

@@ -9,6 +9,7 @@
 //! - `page`: cursor pagination;
 //! - `access`: roles on a pet and what each may do;
 //! - `ack`: acknowledging a collar message once what it carried is stored.
+//! - `stats`: a pet's statistics per quarter hour, and the days of a time zone.
 
 pub mod access;
 pub mod ack;
@@ -17,5 +18,6 @@ pub mod command;
 pub mod live;
 pub mod page;
 pub mod sample;
+pub mod stats;
 
 pub use self::page::{Page, Paged};

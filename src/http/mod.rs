@@ -24,6 +24,7 @@ pub mod share;
 pub mod shared;
 pub mod social;
 pub mod track_gpx;
+pub mod stats;
 pub mod tracking;
 
 use std::sync::OnceLock;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(geofences::configure)
     .configure(tracking::configure)
     .configure(track_gpx::configure)
+    .configure(stats::configure)
     .configure(live::configure)
     .configure(posts::configure)
     .configure(social::configure)

@@ -15,6 +15,7 @@ pub mod mood_training;
 pub mod notifications;
 pub mod pets;
 pub mod posts;
+pub mod rollups;
 pub mod share;
 pub mod social;
 pub mod voice;

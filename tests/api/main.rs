@@ -26,3 +26,4 @@ mod realtime;
 mod share;
 mod social;
 mod track_gpx;
+mod stats;

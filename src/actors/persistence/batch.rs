@@ -17,6 +17,9 @@ use crate::store::fields::integer;
 pub struct SampleRecord {
     pub serial: String,
     pub seq: u64,
+    /// The pet and sample time, for marking the pet's roll-up hours stale.
+    pub pet: Option<PetId>,
+    pub ts_ms: i64,
     pub doc: Document,
 }
 
@@ -53,6 +56,8 @@ impl SampleRecord {
         Self {
             serial: serial.to_owned(),
             seq: sample.seq,
+            pet,
+            ts_ms: sample.ts_ms,
             doc,
         }
     }

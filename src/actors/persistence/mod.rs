@@ -1,5 +1,6 @@
 //! `PersistenceSupervisor`: writes raw samples, dead letters and the alerts they raised to
-//! MongoDB in batches, then the collar snapshots the batch's messages left to Redis, and
+//! MongoDB in batches, marks the roll-up hours the samples change stale (one statement per
+//! batch; a failure there is retried like a failed write), then the collar snapshots the batch's messages left to Redis, and
 //! only then acknowledges the messages, so a crash before the write means the broker
 //! redelivers, and a restarted collar actor resumes exactly where the broker resumes. Then
 //! the batch's alerts go to the alert supervisor.
@@ -72,6 +73,8 @@ pub struct Buffered;
 
 /// Where a stored batch's effects go.
 pub struct Outputs {
+    /// Where the roll-up marks go.
+    pub pg: sqlx::PgPool,
     pub acker: std::sync::Arc<dyn Acknowledge>,
     pub redis: Redis,
     pub alerts: Recipient<Deliver>,
@@ -156,12 +159,21 @@ impl PersistenceSupervisor {
             alerts.extend(append.alerts.iter().map(RaiseAlert::to_outbox_doc));
             snapshots.extend(append.snapshot.clone());
         }
-        let (db, snapshots_out) = (self.db.clone(), self.snapshots.clone());
+        let marks = rollup_marks(self.buffer.iter().take(taken));
+        let (db, snapshots_out, pg) = (
+            self.db.clone(),
+            self.snapshots.clone(),
+            self.outputs.pg.clone(),
+        );
         let started = Instant::now();
         let write = async move {
             let duplicates = batch::write_batch(db, samples, dead, alerts).await?;
+            // Marked after the insert: a pass between the two finds the samples stored and
+            // the mark still to come, never a mark cleared before its sample is readable.
+            // A batch retried after this fails is deduplicated by the insert, and marked again.
+            crate::store::rollups::mark_dirty(&pg, marks).await?;
             snapshots_out.write(snapshots).await;
-            Ok::<_, mongodb::error::Error>(duplicates)
+            Ok::<_, WriteError>(duplicates)
         };
         ctx.spawn(crate::rt::guarded(write).into_actor(self).map(move |result, actor, ctx| {
             actor.writing = false;
@@ -209,6 +221,26 @@ impl PersistenceSupervisor {
             }
         }
     }
+}
+
+/// Why a batch was not stored; it is retried either way.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("MongoDB: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("roll-up marks: {0}")]
+    Marks(#[from] sqlx::Error),
+}
+
+/// The `(pet, hour)` roll-up marks of the batch's samples, each once.
+fn rollup_marks<'a>(appends: impl Iterator<Item = &'a Append>) -> Vec<(crate::ids::PetId, i64)> {
+    let mut marks = std::collections::HashSet::new();
+    for record in appends.flat_map(|a| &a.samples) {
+        if let Some(pet) = record.pet {
+            marks.extend(crate::domain::stats::hours_touched(record.ts_ms).map(|hour| (pet, hour)));
+        }
+    }
+    marks.into_iter().collect()
 }
 
 impl Supervised for PersistenceSupervisor {}

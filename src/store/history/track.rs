@@ -1,14 +1,13 @@
-//! A pet's stored history: the one reader of its raw samples between two instants, which
-//! the track routes (`/track`, `/track.gpx`) go through. It streams, so a reader holds one
-//! cursor batch at a time whatever the range; it reads MongoDB's hot window today, and is
-//! where reading archived days back from S3 belongs.
+//! A pet's position fixes between two instants, which the track routes (`/track`,
+//! `/track.gpx`) go through. It streams, so a reader holds one cursor batch at a time whatever
+//! the range.
 
 use std::collections::HashSet;
 
 use futures_util::{future, Stream, TryStreamExt as _};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
-use super::fields::{integer, number};
+use crate::store::fields::{integer, number};
 use crate::ids::PetId;
 use crate::migrate::TELEMETRY_COLLECTION;
 
