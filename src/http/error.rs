@@ -39,9 +39,6 @@ pub enum ApiError {
     RangeTooLarge { detail: String },
     #[error("the serial or the pairing code is wrong")]
     PairingFailed,
-    /// A range longer than the route allows; the text says the limit.
-    #[error("the range is too large: {0}")]
-    RangeTooLarge(String),
     #[error("too many requests")]
     RateLimited { retry_after_s: u64 },
     /// A cap on open live sessions (per user or per share link) was hit.
@@ -121,11 +118,6 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "pairing_failed",
                 "Pairing failed",
-            ),
-            Self::RangeTooLarge(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "range_too_large",
-                "Range too large",
             ),
             Self::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -23,8 +23,8 @@ pub mod posts;
 pub mod share;
 pub mod shared;
 pub mod social;
-pub mod track_gpx;
 pub mod stats;
+pub mod track_gpx;
 pub mod tracking;
 
 use std::sync::OnceLock;

@@ -105,10 +105,12 @@ impl TryFrom<&StatsQuery> for Asked {
         }
         if to - from > longest {
             let days = longest / DAY_MS;
-            return Err(ApiError::RangeTooLarge(format!(
-                "at most {days} days of {} buckets at once",
-                query.bucket.as_deref().unwrap_or_default()
-            )));
+            return Err(ApiError::RangeTooLarge {
+                detail: format!(
+                    "at most {days} days of {} buckets at once",
+                    query.bucket.as_deref().unwrap_or_default()
+                ),
+            });
         }
         Ok(Self {
             grouping,

@@ -25,5 +25,5 @@ mod posts_media;
 mod realtime;
 mod share;
 mod social;
-mod track_gpx;
 mod stats;
+mod track_gpx;

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use futures_util::{future, Stream, TryStreamExt as _};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
-use crate::store::fields::{integer, number};
 use crate::ids::PetId;
 use crate::migrate::TELEMETRY_COLLECTION;
+use crate::store::fields::{integer, number};
 
 /// Documents fetched per cursor round trip: what a reader holds in memory at once.
 pub const HISTORY_BATCH: u32 = 1_000;
