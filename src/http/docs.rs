@@ -36,7 +36,6 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         geofences::create_fence, geofences::list_fences, geofences::patch_fence, geofences::delete_fence,
         tracking::state, tracking::track, tracking::list_alerts, tracking::ack_alert,
         tracking::send_command, tracking::get_command, track_gpx::track_gpx,
-        tracking::send_command, tracking::get_command,
         stats::pet_stats,
         live::create_ticket, live::connect,
         notifications::register_device, notifications::list_devices, notifications::delete_device,
