@@ -34,6 +34,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             migrate::run(&settings).await?;
             tracing::info!("migrations applied");
         }
+        Command::Archive { dry_run } => {
+            println!("{}", pettysync::cli::archive(&settings, dry_run).await?);
+        }
         Command::ProvisionCollar { serial } => {
             println!(
                 "{}",

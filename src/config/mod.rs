@@ -111,6 +111,13 @@ pub struct Settings {
     /// Register and login attempts one client address may make per minute.
     #[serde(default = "default_auth_attempts_per_minute")]
     pub auth_attempts_per_minute: u32,
+    /// Seconds between the archival passes `serve` runs (one node at a time).
+    #[serde(default = "default_archive_interval_s")]
+    pub archive_interval_s: u64,
+    /// Test hook: where an archival pass stops as if killed (`after_upload`,
+    /// `after_manifest`, `mid_delete`). For tests and drills only.
+    #[serde(default)]
+    pub archive_failpoint: Option<String>,
 }
 
 /// How log lines are written.
@@ -209,6 +216,10 @@ fn from_figment(error: figment::Error) -> ConfigError {
 
 fn default_auth_attempts_per_minute() -> u32 {
     DEFAULT_AUTH_ATTEMPTS_PER_MINUTE
+}
+
+fn default_archive_interval_s() -> u64 {
+    3600
 }
 
 #[cfg(test)]
