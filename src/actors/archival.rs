@@ -11,9 +11,6 @@ use sqlx::PgPool;
 use crate::store::archive::{self, DaySettled, PassOptions, PassReport, RollupsAssumedSettled};
 use crate::store::locks::{self, Job};
 
-/// Delay before the first pass after start, so a starting node serves first.
-const FIRST_PASS_AFTER: Duration = Duration::from_secs(10);
-
 /// The stores a pass works with. Cheap to clone.
 #[derive(Clone)]
 pub struct ArchiveStores {
@@ -137,8 +134,9 @@ impl<S: DaySettled + Clone + Unpin + 'static> ArchivalSupervisor<S> {
 impl<S: DaySettled + Clone + Unpin + 'static> Actor for ArchivalSupervisor<S> {
     type Context = Context<Self>;
 
+    /// The first pass runs one interval after start: a starting node serves first, and
+    /// a restart does not archive more often than the interval says.
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_later(FIRST_PASS_AFTER, |actor, ctx| actor.pass(ctx));
         ctx.run_interval(self.interval, |actor, ctx| actor.pass(ctx));
     }
 }
