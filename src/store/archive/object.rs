@@ -230,3 +230,72 @@ pub fn samples(
         serde_json::from_str(&line).map_err(|e| ArchiveError::Corrupt(e.to_string()))
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{doc, DateTime as BsonDateTime};
+
+    use super::*;
+
+    #[test]
+    fn a_stored_document_becomes_a_line_with_the_spec_names_in_order_and_absent_fields_omitted() {
+        let stored = doc! {
+            "at": BsonDateTime::from_millis(1_000), "meta": { "collar": "SN-1", "pet": null },
+            "seq": 7_i64, "received_at": BsonDateTime::from_millis(2_000), "hr": 91_i32,
+        };
+        let sample = ArchivedSample::from_document(&stored).expect("a full identity");
+        assert_eq!(
+            serde_json::to_string(&sample).expect("serialises"),
+            r#"{"serial":"SN-1","seq":7,"ts":1000,"hr":91,"received_at":2000}"#
+        );
+    }
+
+    #[test]
+    fn what_the_writer_spools_the_reader_gives_back_with_its_checksum() {
+        let samples: Vec<ArchivedSample> = (0..3)
+            .map(|seq| ArchivedSample {
+                serial: "SN-1".into(),
+                seq,
+                ts: seq * 10,
+                lat: Some(13.7),
+                lon: Some(100.5),
+                acc: None,
+                hr: None,
+                steps: Some(seq),
+                act: Some("walk".into()),
+                bat: None,
+                temp: None,
+                pet_id: None,
+                received_at: None,
+            })
+            .collect();
+        let mut writer = ObjectWriter::create().expect("a temp file");
+        for sample in &samples {
+            writer.push(sample).expect("written");
+        }
+        let spooled = writer.finish().expect("finished");
+        let bytes = std::fs::read(&spooled.file.path).expect("readable");
+        assert_eq!(spooled.bytes as usize, bytes.len());
+        assert_eq!(spooled.sha256, hex::encode(Sha256::digest(&bytes)));
+        let back: Vec<ArchivedSample> = samples_of(&spooled.file.path)
+            .expect("a zstd stream")
+            .collect::<Result<_, _>>()
+            .expect("every line parses");
+        assert_eq!(back, samples);
+    }
+
+    #[test]
+    fn a_later_part_has_its_number_in_the_key() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 22).expect("a date");
+        assert_eq!(
+            super::super::object_key("SN-1", day, 0),
+            "archive/telemetry/v1/date=2026-10-22/serial=SN-1.ndjson.zst"
+        );
+        assert_eq!(
+            super::super::object_key("SN-1", day, 2),
+            "archive/telemetry/v1/date=2026-10-22/serial=SN-1.part-2.ndjson.zst"
+        );
+    }
+
+    use super::samples as samples_of;
+}
