@@ -9,6 +9,10 @@
 # Then the feed benchmark (benches/feed/): GET /v1/feed p50/p90/p99 under open-loop load at
 # 500 and 2 000 req/s, with the rate achieved and CPU per request.
 #
+# Then the archive benchmark (benches/archive/): samples/s of an archival pass beside the
+# MongoDB server's read rate of the same documents, bytes per sample, and `track` over 30 days
+# spanning archive and hot.
+#
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
 #             collars), about a minute; the default full run takes a few minutes.
@@ -60,12 +64,15 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --bench feed --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench archive --no-run
 # One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
 drop_bench_data
 # The feed benchmark exits 1 when any request did not get a 200 (an overload shows as such).
 cargo bench --bench feed -- "$@" || status=$?
+drop_bench_data
+# The archive benchmark: a pass over 1 M samples (--quick: 100 000) beside MongoDB's read rate.
+cargo bench --bench archive -- "$@" || status=$?
 drop_bench_data
 exit "$status"

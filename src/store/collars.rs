@@ -228,6 +228,7 @@ pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>
         };
     // The recent spans, and the last one before them: a collar that was ever on a pet before
     // its first recent pairing must not give that pairing's pet a backlog from before it.
+    #[allow(clippy::type_complexity)] // a row of three columns, read once here
     let spans: Vec<(Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
         "(SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
           WHERE serial = $1 AND unpaired_at <= now() - make_interval(days => $2)

@@ -39,7 +39,7 @@ pub(super) fn merge_archived(
             }
         }
     }
-    points.sort_by(|(a, p), (b, q)| (p.at, a.1).cmp(&(q.at, b.1)));
+    points.sort_by_key(|(key, point)| (point.at, key.1));
     points.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -12,6 +12,18 @@ use crate::helpers::{spawn_app, string_at, unique_serial};
 
 const PER_DAY: i64 = 5;
 
+/// key, count, sha256, bytes, state, pet_id, first_ts, last_ts
+type ManifestRow = (
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    Option<uuid::Uuid>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
 #[actix_web::test]
 async fn a_pass_moves_old_days_to_s3_exactly_and_track_answers_the_same() {
     let app = spawn_app().await;
@@ -69,16 +81,7 @@ async fn a_pass_moves_old_days_to_s3_exactly_and_track_answers_the_same() {
     }
     let pg = &stores.pg;
     for serial in &serials {
-        let rows: Vec<(
-            String,
-            i64,
-            String,
-            i64,
-            String,
-            Option<uuid::Uuid>,
-            DateTime<Utc>,
-            DateTime<Utc>,
-        )> = sqlx::query_as(
+        let rows: Vec<ManifestRow> = sqlx::query_as(
             "SELECT key, count, sha256, bytes, state, pet_id, first_ts, last_ts
                  FROM archive_segments WHERE serial = $1 ORDER BY day",
         )
