@@ -3,6 +3,7 @@
 //! a pass runs against the test's own databases and the shared bucket (keys under the
 //! test's own serials), and the objects, the manifest, MongoDB and `track` are checked.
 
+mod command;
 mod crash;
 mod faults;
 mod round_trip;
