@@ -13,6 +13,9 @@
 # clips/s on one core, training time for 10 000 clips, the seed model's scores, model size.
 # Then the data-lifecycle benchmark (benches/lifecycle/): one roll-up pass over 10 000 stale
 # pet-hours (1 000 with --quick), and GET /v1/pets/{id}/stats?bucket=day over a year, p50/p99.
+# Then the archive benchmark (benches/archive/): samples/s of an archival pass beside the
+# MongoDB server's read rate of the same documents, bytes per sample, and `track` over 30 days
+# spanning archive and hot.
 #
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
@@ -65,7 +68,7 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --no-run
 # One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
@@ -77,5 +80,7 @@ drop_bench_data
 cargo bench --bench mood -- "$@" || status=$?
 # Roll-up pass time for 10 000 stale pet-hours, and GET /stats?bucket=day over a year.
 cargo bench --bench lifecycle -- "$@" || status=$?
+# The archive benchmark: a pass over 1 M samples (--quick: 100 000) beside MongoDB's read rate.
+cargo bench --bench archive -- "$@" || status=$?
 drop_bench_data
 exit "$status"

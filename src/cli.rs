@@ -41,6 +41,12 @@ pub enum Command {
         #[arg(long, requires = "from")]
         to: Option<i64>,
     },
+    /// Run one archival pass now (what `serve` does on its schedule) and print what it moved.
+    Archive {
+        /// Print what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `pettysync simulate`: collars `{serial-prefix}0001` … walk, report and obey commands.
@@ -162,4 +168,47 @@ pub async fn rollup(settings: &Settings, range: Option<(i64, i64)>) -> Result<St
             report.hours, report.buckets, report.samples, report.failed_spans
         )
     })
+}
+
+/// `archive`: one archival pass under the job's lock; what it moved (or would move).
+pub async fn archive(settings: &Settings, dry_run: bool) -> Result<String, CliError> {
+    use crate::actors::archival::{self, ArchiveStores, Outcome};
+    let aws = crate::startup::aws_config(settings).await;
+    let stores = ArchiveStores {
+        pg: crate::startup::pg_pool(settings).await?,
+        mongo: crate::startup::mongo_database(settings).await?,
+        s3: crate::startup::s3_client(&aws, settings),
+    };
+    let mut options = archival::pass_options(settings);
+    options.dry_run = dry_run;
+    let settled = crate::store::archive::RollupsSettled(stores.pg.clone());
+    let outcome = archival::run_locked(&stores, &settled, &options)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let Outcome::Ran(report) = outcome else {
+        return Ok("another node is archiving now; nothing done".to_owned());
+    };
+    if dry_run {
+        let mut lines: Vec<String> = report
+            .planned
+            .iter()
+            .map(|(serial, day, count)| format!("would archive {serial} {day}: {count} samples"))
+            .collect();
+        lines.push(format!(
+            "dry run: {} collar-days, {} samples",
+            report.planned.len(),
+            report.samples
+        ));
+        return Ok(lines.join("\n"));
+    }
+    Ok(format!(
+        "archived {} objects, {} samples, {} bytes; finished {} interrupted deletes; \
+         removed {} objects of deleted pets; {} collar-days wait for their roll-ups",
+        report.objects,
+        report.samples,
+        report.bytes,
+        report.resumed,
+        report.orphans_deleted,
+        report.days_waiting
+    ))
 }

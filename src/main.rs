@@ -38,6 +38,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rollup { from, to } => {
             println!("{}", pettysync::cli::rollup(&settings, from.zip(to)).await?);
         }
+        Command::Archive { dry_run } => {
+            println!("{}", pettysync::cli::archive(&settings, dry_run).await?);
+        }
         Command::ProvisionCollar { serial } => {
             println!(
                 "{}",

@@ -8,13 +8,13 @@ use actix::prelude::*;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use aws_config::{BehaviorVersion, Region};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
+use crate::actors::archival::{ArchivalSupervisor, ArchiveStores, StopArchival};
 use crate::actors::collar::{CollarOutputs, IngestLag};
 use crate::actors::commands::Commands;
 use crate::actors::events::{GetPetState, SocialEvent};
@@ -37,6 +37,11 @@ use crate::ingest::mqtt::{self, Acker, MqttLink};
 use crate::ingest::outbound::{self, Outbound};
 use crate::ingest::pipeline::{Pipeline, PipelineOutputs};
 use crate::ingest::voice::VoiceStore;
+use crate::store::archive::RollupsSettled;
+
+mod clients;
+
+pub use self::clients::{aws_config, mongo_database, s3_client, sns_client};
 
 /// PostgreSQL connections per server.
 const PG_POOL_SIZE: u32 = 20;
@@ -60,6 +65,7 @@ pub struct Application {
     persistence: Addr<PersistenceSupervisor>,
     alerts: Addr<AlertSupervisor>,
     rollups: Addr<RollupSupervisor>,
+    archival: Addr<ArchivalSupervisor>,
     arbiters: Vec<Arbiter>,
     drain_timeout: Duration,
 }
@@ -154,6 +160,13 @@ impl Application {
             bucket: settings.s3_bucket.clone(),
         });
         Supervisor::start(move |_| drainer);
+        let stores = ArchiveStores {
+            pg: pg.clone(),
+            mongo: mongo.clone(),
+            s3: s3.clone(),
+        };
+        let settled = RollupsSettled(pg.clone());
+        let archival = ArchivalSupervisor::from_settings(&settings, stores, settled).start();
         let outputs = PipelineOutputs {
             registry: registry.clone(),
             persistence: persistence.clone(),
@@ -234,6 +247,7 @@ impl Application {
             persistence,
             alerts,
             rollups,
+            archival,
             arbiters,
             drain_timeout: settings_drain_timeout,
         })
@@ -253,6 +267,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let result = self.server.await;
         tracing::info!("HTTP stopped; draining ingest");
+        self.archival.do_send(StopArchival);
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
         let _ = self.rollups.send(StopRollups).await;
         self.mqtt.stop_intake();
@@ -362,52 +377,4 @@ pub async fn pg_pool(settings: &Settings) -> anyhow::Result<PgPool> {
         .connect(settings.database_url.expose_secret())
         .await
         .context("connecting to PostgreSQL (PETTYSYNC_DATABASE_URL)")
-}
-
-/// The MongoDB database of the settings (connected lazily).
-pub async fn mongo_database(settings: &Settings) -> anyhow::Result<mongodb::Database> {
-    let mut options = mongodb::options::ClientOptions::parse(settings.mongodb_url.expose_secret())
-        .await
-        .context("PETTYSYNC_MONGODB_URL")?;
-    options.server_selection_timeout = Some(STORE_WAIT);
-    options.app_name = Some("pettysync".to_owned());
-    let client = mongodb::Client::with_options(options).context("PETTYSYNC_MONGODB_URL")?;
-    Ok(client.database(&settings.mongodb_database()))
-}
-
-/// Region and credentials from the settings when given, else the AWS default chain.
-pub async fn aws_config(settings: &Settings) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &settings.aws_region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let (Some(id), Some(secret)) = (&settings.aws_access_key_id, &settings.aws_secret_access_key)
-    {
-        let credentials = aws_sdk_s3::config::Credentials::new(
-            id,
-            secret.expose_secret(),
-            None,
-            None,
-            "pettysync-settings",
-        );
-        loader = loader.credentials_provider(credentials);
-    }
-    loader.load().await
-}
-
-pub fn s3_client(aws: &aws_config::SdkConfig, settings: &Settings) -> aws_sdk_s3::Client {
-    let mut config = aws_sdk_s3::config::Builder::from(aws);
-    if let Some(endpoint) = &settings.s3_endpoint {
-        // S3-compatible servers (MinIO, s3s-fs) want path-style bucket addressing.
-        config = config.endpoint_url(endpoint).force_path_style(true);
-    }
-    aws_sdk_s3::Client::from_conf(config.build())
-}
-
-fn sns_client(aws: &aws_config::SdkConfig, settings: &Settings) -> aws_sdk_sns::Client {
-    let mut config = aws_sdk_sns::config::Builder::from(aws);
-    if let Some(endpoint) = &settings.sns_endpoint {
-        config = config.endpoint_url(endpoint);
-    }
-    aws_sdk_sns::Client::from_conf(config.build())
 }

@@ -3,6 +3,7 @@
 //! the supervisors that own slow effects (persistence, alerts).
 
 pub mod alerts;
+pub mod archival;
 pub mod collar;
 pub mod commands;
 pub mod events;

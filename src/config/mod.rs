@@ -114,6 +114,13 @@ pub struct Settings {
     /// Seconds between roll-up passes of `serve` (one node at a time).
     #[serde(default = "default_rollup_interval_s")]
     pub rollup_interval_s: u64,
+    /// Seconds between the archival passes `serve` runs (one node at a time).
+    #[serde(default = "default_archive_interval_s")]
+    pub archive_interval_s: u64,
+    /// Test hook: where an archival pass stops as if killed (`after_upload`,
+    /// `after_manifest`, `mid_delete`). For tests and drills only.
+    #[serde(default)]
+    pub archive_failpoint: Option<String>,
 }
 
 /// How log lines are written.
@@ -224,6 +231,10 @@ pub const DEFAULT_ROLLUP_INTERVAL_S: u64 = 60;
 
 fn default_rollup_interval_s() -> u64 {
     DEFAULT_ROLLUP_INTERVAL_S
+}
+
+fn default_archive_interval_s() -> u64 {
+    3600
 }
 
 #[cfg(test)]

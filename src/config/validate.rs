@@ -76,6 +76,20 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.archive_interval_s == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_ARCHIVE_INTERVAL_S",
+                "must be at least 1",
+            ));
+        }
+        if let Some(failpoint) = &self.archive_failpoint {
+            if !["after_upload", "after_manifest", "mid_delete"].contains(&failpoint.as_str()) {
+                return Err(ConfigError::new(
+                    "PETTYSYNC_ARCHIVE_FAILPOINT",
+                    "must be after_upload, after_manifest or mid_delete (a test hook)",
+                ));
+            }
+        }
         if self.mqtt_topic_prefix.is_empty() || self.mqtt_topic_prefix.contains(['+', '#']) {
             return Err(ConfigError::new(
                 "PETTYSYNC_MQTT_TOPIC_PREFIX",

@@ -13,7 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
-use crate::store::{millis, pets, share};
+use crate::store::{archive, millis, pets, share};
 use crate::validation::Violations;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -276,7 +276,8 @@ async fn patch_pet(
     Ok(HttpResponse::Ok().json(PetView::from(pet)))
 }
 
-/// Deletes the pet with its members and fences; its collar becomes free (owner only). Its
+/// Deletes the pet with its members, fences and archived telemetry; its collar becomes free
+/// (owner only). Its
 /// share links' viewers get `revoked` and close; the live sessions of its owner and members
 /// get `revoked` with its id and stop watching it.
 #[utoipa::path(delete, path = "/v1/pets/{id}", tag = "pets", params(("id" = uuid::Uuid, Path, description = "The pet's id.")), security(("bearer" = [])),
@@ -284,6 +285,8 @@ async fn patch_pet(
 #[delete("/v1/pets/{id}")]
 async fn delete_pet(
     pg: web::Data<PgPool>,
+    s3: web::Data<aws_sdk_s3::Client>,
+    settings: web::Data<crate::config::Settings>,
     actors: web::Data<Actors>,
     caller: AuthUser,
     path: web::Path<PetId>,
@@ -303,5 +306,10 @@ async fn delete_pet(
         users: people,
     });
     let _ = actors.registry.send(PairingChanged { pet_id }).await;
+    // Its archive manifest rows went with it, their objects queued in `archive_orphans` in
+    // the same transaction: delete them from S3 now; if S3 fails, the next archival pass does.
+    if let Err(error) = archive::drain_orphans(&pg, &s3, &settings.s3_bucket).await {
+        tracing::warn!(%pet_id, error = %error, "archive objects of a deleted pet wait for the next pass");
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use actix::Recipient;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
-use futures_util::TryStreamExt as _;
+use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,12 +15,13 @@ use crate::actors::commands::{CollarCommand, Commands};
 use crate::actors::events::{Alert, GetPetState, LiveState};
 use crate::actors::registry::IntervalSet;
 use crate::actors::Actors;
+use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::PetId;
-use crate::store::{alerts, collars, history};
+use crate::store::{alerts, archive, collars};
 
 /// Points a track answers with when the client does not say.
 pub const DEFAULT_TRACK_POINTS: u32 = 1000;
@@ -33,6 +34,10 @@ const DEFAULT_TRACK_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// The last millisecond of the year 9999: later `from` and `to` are refused, as are times
 /// before 1970, so that no arithmetic on them overflows and every store can hold them.
 pub const LATEST_MS: i64 = 253_402_300_799_999;
+
+mod merged;
+
+use self::merged::{merge_archived, read_track};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(state)
@@ -96,6 +101,8 @@ pub struct Track {
 async fn track(
     pg: web::Data<PgPool>,
     mongo: web::Data<mongodb::Database>,
+    s3: web::Data<aws_sdk_s3::Client>,
+    settings: web::Data<Settings>,
     caller: AuthUser,
     path: web::Path<PetId>,
     query: web::Query<TrackQuery>,
@@ -107,9 +114,21 @@ async fn track(
     if !(2..=MAX_TRACK_POINTS).contains(&max_points) {
         return Err(ApiError::field("max_points", "must be between 2 and 10000"));
     }
-    let points = read_track(&mongo, pet_id, from, to)
+    let hot = read_track(&mongo, pet_id, from, to)
         .await
         .map_err(anyhow::Error::from)?;
+    let archived = archive::read_samples(
+        &pg,
+        &s3,
+        &settings.s3_bucket,
+        pet_id,
+        from,
+        to,
+        MAX_TRACK_SCAN as usize,
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    let points = merge_archived(hot, archived);
     Ok(HttpResponse::Ok().json(Track {
         points: downsample(points, max_points as usize),
     }))
@@ -132,24 +151,6 @@ pub(super) fn time_range(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64
         return Err(ApiError::field("from", "must not be after to"));
     }
     Ok((from, to))
-}
-
-async fn read_track(
-    db: &mongodb::Database,
-    pet: PetId,
-    from: i64,
-    to: i64,
-) -> mongodb::error::Result<Vec<TrackPoint>> {
-    history::track_points(db, pet, from, to, MAX_TRACK_SCAN)
-        .await?
-        .map_ok(|point| TrackPoint {
-            at: point.at_ms,
-            lat: point.lat,
-            lon: point.lon,
-            acc: point.acc,
-        })
-        .try_collect()
-        .await
 }
 
 /// Keeps `max` points spread evenly over the track, first and last included.

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod access;
+mod archive;
 mod auth;
 mod authz;
 mod browser;

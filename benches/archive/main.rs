@@ -1,0 +1,188 @@
+//! The archive benchmark: one archival pass over S samples (default 1 000 000; `--quick`
+//! 100 000; `--samples N`), printed beside the MongoDB server's own read rate of the same
+//! documents in the same run; bytes per sample in the archive (zstd NDJSON) and in MongoDB
+//! (BSON as the server hands it out); and `GET /v1/pets/{id}/track` over 30 days that span
+//! the archive and the hot window: time and the process's memory. Run it with
+//! `cargo bench --bench archive -- [--quick] [--samples N]` once
+//! `eval "$(scripts/services.sh up)"` has set the services' environment. Without `--bench`
+//! (as `cargo test --all-targets` runs it) the program only says how to run it.
+//!
+//! - here: the plan, the entry point, the printed figures;
+//! - `setup`: the server, its owner and pet, and the samples written into MongoDB.
+
+#[allow(dead_code)]
+#[path = "../support/host.rs"]
+mod host;
+#[allow(dead_code)]
+#[path = "../support/server.rs"]
+mod server_support;
+
+mod setup;
+
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
+use pettysync::actors::archival::ArchiveStores;
+use pettysync::config::LogFormat;
+use pettysync::store::archive::{self, PassOptions, RollupsSettled};
+
+use self::setup::{Bench, COLLARS};
+
+/// Track requests timed; the median and the slowest are printed.
+const TRACK_RUNS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|arg| arg == "--bench") {
+        println!("archive: a benchmark; run it with `cargo bench --bench archive -- [--quick] [--samples N]`");
+        return;
+    }
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let samples = args
+        .iter()
+        .position(|arg| arg == "--samples")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick { 100_000 } else { 1_000_000 });
+    pettysync::telemetry::init_tracing("warn", LogFormat::Text);
+    let code = actix_web::rt::System::new().block_on(async move {
+        match run(samples).await {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("archive: {error:#}");
+                1
+            }
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn run(samples: u64) -> anyhow::Result<()> {
+    println!("archive benchmark: {samples} samples over {COLLARS} collars, 30 days each");
+    println!(
+        "machine: {}; load average {}",
+        host::machine(),
+        host::load_average()
+    );
+    println!("note: this process (server and pass), the MongoDB wire server, PostgreSQL and s3s-fs share these CPUs");
+    let bench = setup::start(samples).await?;
+    let options = PassOptions::new(&bench.settings.s3_bucket, bench.settings.hot_retention_days);
+    let cutoff = options.now.date_naive() - chrono::Days::new(options.hot_retention_days.into());
+    let cutoff = BsonDateTime::from_millis(
+        cutoff
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_millis(),
+    );
+
+    // Baseline: the MongoDB server reading the same documents the pass will move.
+    let telemetry = bench.stores.mongo.collection::<Document>("telemetry");
+    let started = Instant::now();
+    let mut cursor = telemetry
+        .find(doc! { "at": { "$lt": cutoff } })
+        .sort(doc! { "at": 1, "seq": 1 })
+        .batch_size(archive::READ_BATCH)
+        .await?;
+    let (mut read, mut bson_bytes) = (0u64, 0u64);
+    while cursor.advance().await? {
+        bson_bytes += cursor.current().as_bytes().len() as u64;
+        read += 1;
+    }
+    let read_time = started.elapsed();
+    println!(
+        "MongoDB read (baseline): {read} documents in {:.2} s = {:.0} samples/s; {:.1} bytes/sample as BSON",
+        read_time.as_secs_f64(),
+        read as f64 / read_time.as_secs_f64(),
+        bson_bytes as f64 / read.max(1) as f64
+    );
+
+    let track_before = time_track(&bench).await?;
+    let started = Instant::now();
+    let report = archive::run_pass(stores(&bench.stores), &RollupsSettled(bench.stores.pg.clone()), &options).await?;
+    let pass_time = started.elapsed();
+    println!(
+        "archival pass (read + compress + upload + verify + delete): {} samples, {} objects in {:.2} s = {:.0} samples/s ({:.0}% of the baseline read rate)",
+        report.samples,
+        report.objects,
+        pass_time.as_secs_f64(),
+        report.samples as f64 / pass_time.as_secs_f64(),
+        100.0 * (report.samples as f64 / pass_time.as_secs_f64()) / (read as f64 / read_time.as_secs_f64())
+    );
+    println!(
+        "archive size: {} bytes = {:.1} bytes/sample zstd NDJSON (vs {:.1} as BSON: {:.1}× smaller)",
+        report.bytes,
+        report.bytes as f64 / report.samples.max(1) as f64,
+        bson_bytes as f64 / read.max(1) as f64,
+        bson_bytes as f64 / report.bytes.max(1) as f64
+    );
+    let track_after = time_track(&bench).await?;
+    print_track("track, 30 days, all hot (before the pass)", &track_before);
+    print_track(
+        "track, 30 days, archive + hot (after the pass)",
+        &track_after,
+    );
+    Ok(())
+}
+
+fn stores(stores: &ArchiveStores) -> archive::Stores<'_> {
+    archive::Stores {
+        pg: &stores.pg,
+        mongo: &stores.mongo,
+        s3: &stores.s3,
+    }
+}
+
+/// What `TRACK_RUNS` track requests took, the points they answered and memory around them.
+struct TrackFigures {
+    times: Vec<Duration>,
+    points: usize,
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    peak_kib: u64,
+}
+
+async fn time_track(bench: &Bench) -> anyhow::Result<TrackFigures> {
+    let rss_before_kib = proc_status("VmRSS:");
+    let mut times = Vec::new();
+    let mut points = 0;
+    for _ in 0..TRACK_RUNS {
+        let started = Instant::now();
+        let body: serde_json::Value = bench.track_30_days().await?;
+        times.push(started.elapsed());
+        points = body["points"].as_array().map_or(0, Vec::len);
+    }
+    times.sort();
+    Ok(TrackFigures {
+        times,
+        points,
+        rss_before_kib,
+        rss_after_kib: proc_status("VmRSS:"),
+        peak_kib: proc_status("VmHWM:"),
+    })
+}
+
+fn print_track(what: &str, figures: &TrackFigures) {
+    println!(
+        "{what}: {} points (max_points 10000, of at most 100 000 samples scanned per store), median {:.0} ms, slowest {:.0} ms over {TRACK_RUNS} requests; process RSS {} → {} MiB (peak so far {} MiB)",
+        figures.points,
+        figures.times[figures.times.len() / 2].as_secs_f64() * 1e3,
+        figures.times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+        figures.rss_before_kib / 1024,
+        figures.rss_after_kib / 1024,
+        figures.peak_kib / 1024
+    );
+}
+
+/// A `/proc/self/status` figure in KiB (0 where there is none).
+fn proc_status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
