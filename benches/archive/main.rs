@@ -99,7 +99,12 @@ async fn run(samples: u64) -> anyhow::Result<()> {
 
     let track_before = time_track(&bench).await?;
     let started = Instant::now();
-    let report = archive::run_pass(stores(&bench.stores), &RollupsSettled(bench.stores.pg.clone()), &options).await?;
+    let report = archive::run_pass(
+        stores(&bench.stores),
+        &RollupsSettled(bench.stores.pg.clone()),
+        &options,
+    )
+    .await?;
     let pass_time = started.elapsed();
     println!(
         "archival pass (read + compress + upload + verify + delete): {} samples, {} objects in {:.2} s = {:.0} samples/s ({:.0}% of the baseline read rate)",

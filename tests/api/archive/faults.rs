@@ -121,3 +121,32 @@ async fn deleting_a_pet_deletes_its_archive_objects_and_manifest_rows() {
         .await
         .is_some());
 }
+
+/// A day whose roll-ups are not complete stays in MongoDB: its figures must be computed
+/// from the raw samples before they leave. Once the roll-up pass ran, the day moves.
+#[actix_web::test]
+async fn a_day_waits_for_its_roll_ups_before_it_is_archived() {
+    let app = spawn_app().await;
+    let owner = app.register_someone().await;
+    let pet = string_at(&app.create_pet(&owner, "Ada").await, "/id");
+    let serial = unique_serial();
+    let ts = at(old_day(0), 1);
+    insert(&app, vec![sample(&serial, Some(&pet), 1, ts).1]).await;
+    let stores = stores(&app).await;
+    let pet_id = pettysync::ids::PetId(pet.parse().expect("a pet id"));
+    let hour = ts - ts.rem_euclid(3_600_000);
+    pettysync::store::rollups::mark_dirty(&stores.pg, vec![(pet_id, hour)])
+        .await
+        .expect("marked");
+
+    let report = pass(&stores, &options(&app)).await.expect("a pass");
+    assert_eq!((report.objects, report.days_waiting), (0, 1), "{report:?}");
+    assert_eq!(hot_count(&app, &serial).await, 1, "still in MongoDB");
+
+    pettysync::actors::rollup::run_pass(&stores.pg, &stores.mongo)
+        .await
+        .expect("a roll-up pass");
+    let report = pass(&stores, &options(&app)).await.expect("a pass");
+    assert_eq!(report.objects, 1, "{report:?}");
+    assert_eq!(hot_count(&app, &serial).await, 0, "archived once rolled up");
+}
