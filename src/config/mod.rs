@@ -114,6 +114,13 @@ pub struct Settings {
     /// Seconds between roll-up passes of `serve` (one node at a time).
     #[serde(default = "default_rollup_interval_s")]
     pub rollup_interval_s: u64,
+    /// Clips per mood of the synthetic seed set the first model is trained on when none is
+    /// active (`PETTYSYNC_MOOD_SEED_PER_CLASS`); 0: train none (tests that need no model).
+    #[serde(default = "default_mood_seed_per_class")]
+    pub mood_seed_per_class: usize,
+    /// Least confidence of a distressed mood that raises `mood_distress`.
+    #[serde(default = "default_mood_alert_confidence")]
+    pub mood_alert_confidence: f64,
 }
 
 /// How log lines are written.
@@ -224,6 +231,17 @@ pub const DEFAULT_ROLLUP_INTERVAL_S: u64 = 60;
 
 fn default_rollup_interval_s() -> u64 {
     DEFAULT_ROLLUP_INTERVAL_S
+}
+
+fn default_mood_seed_per_class() -> usize {
+    crate::mood::synth::SeedSpec::DEFAULT.per_class
+}
+
+/// Default of `PETTYSYNC_MOOD_ALERT_CONFIDENCE`.
+pub const DEFAULT_MOOD_ALERT_CONFIDENCE: f64 = 0.7;
+
+fn default_mood_alert_confidence() -> f64 {
+    DEFAULT_MOOD_ALERT_CONFIDENCE
 }
 
 #[cfg(test)]
