@@ -177,7 +177,10 @@ async fn round(outputs: MoodOutputs, cached: Option<(i64, Arc<Model>)>) -> anyho
     let claimed = store::claim(&outputs.pg, CLAIM_BATCH, CLAIM_LEASE).await?;
     let count = claimed.len();
     for clip in claimed {
-        classify_one(&outputs, &model, &clip).await?;
+        // One clip's trouble does not hold the others: its lease brings it back.
+        if let Err(error) = classify_one(&outputs, &model, &clip).await {
+            tracing::warn!(clip = %clip.s3_key, error = %error, "could not store a clip's mood");
+        }
     }
     Ok(Round::Classified {
         model,
