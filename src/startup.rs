@@ -116,6 +116,13 @@ impl Application {
             );
             Supervisor::start(move |_| supervisor)
         };
+        crate::actors::mood::start(
+            pg.clone(),
+            mongo.clone(),
+            s3.clone(),
+            alerts.clone(),
+            &settings,
+        );
         let persistence = {
             let outputs = persistence::Outputs {
                 pg: pg.clone(),

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod events;
 pub mod feed;
 pub mod hub;
+pub mod mood;
 pub mod notifications;
 pub mod persistence;
 pub mod registry;

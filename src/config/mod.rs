@@ -121,6 +121,13 @@ pub struct Settings {
     /// `after_manifest`, `mid_delete`). For tests and drills only.
     #[serde(default)]
     pub archive_failpoint: Option<String>,
+    /// Clips per mood of the synthetic seed set the first model is trained on when none is
+    /// active (`PETTYSYNC_MOOD_SEED_PER_CLASS`); 0: train none (tests that need no model).
+    #[serde(default = "default_mood_seed_per_class")]
+    pub mood_seed_per_class: usize,
+    /// Least confidence of a distressed mood that raises `mood_distress`.
+    #[serde(default = "default_mood_alert_confidence")]
+    pub mood_alert_confidence: f64,
 }
 
 /// How log lines are written.
@@ -235,6 +242,17 @@ fn default_rollup_interval_s() -> u64 {
 
 fn default_archive_interval_s() -> u64 {
     3600
+}
+
+fn default_mood_seed_per_class() -> usize {
+    crate::mood::synth::SeedSpec::DEFAULT.per_class
+}
+
+/// Default of `PETTYSYNC_MOOD_ALERT_CONFIDENCE`.
+pub const DEFAULT_MOOD_ALERT_CONFIDENCE: f64 = 0.7;
+
+fn default_mood_alert_confidence() -> f64 {
+    DEFAULT_MOOD_ALERT_CONFIDENCE
 }
 
 #[cfg(test)]

@@ -46,6 +46,12 @@ impl Settings {
                     .map_err(|_| ConfigError::new(name, "expected an absolute URL"))?;
             }
         }
+        if !(0.0..=1.0).contains(&self.mood_alert_confidence) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MOOD_ALERT_CONFIDENCE",
+                "must be from 0 to 1",
+            ));
+        }
         if self.rollup_interval_s == 0 {
             return Err(ConfigError::new(
                 "PETTYSYNC_ROLLUP_INTERVAL_S",

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, invitations, live, members, mood,
+    accounts, collars, error, feed, geofences, health, invitations, live, members, mood, moods,
     notifications, pets, posts, share, shared, social, stats, track_gpx, tracking,
 };
 
@@ -45,7 +45,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         social::create_comment, social::list_comments,
         feed::get_feed,
         share::create_link, share::list_links, share::revoke_link, shared::view, shared::connect,
-        mood::list_models,
+        mood::list_models, moods::list_moods, moods::correct_mood,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security, &Problems, &Links),

@@ -15,6 +15,7 @@ pub mod live;
 pub mod members;
 pub mod middleware;
 pub mod mood;
+pub mod moods;
 pub mod notifications;
 pub mod pages;
 pub mod pagination;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(shared::configure)
     .configure(pages::configure)
     .configure(mood::configure)
+    .configure(moods::configure)
     .default_service(web::to(not_found));
 }
 

@@ -133,7 +133,8 @@ async fn attempt(
     })
 }
 
-async fn active_version(pg: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+/// The active model's version, if any (a cheap check before loading it from S3).
+pub async fn active_version(pg: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT version FROM mood_models WHERE status = 'active'")
             .fetch_optional(pg)

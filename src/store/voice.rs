@@ -59,15 +59,18 @@ pub struct SpooledClip {
     pub attempts: i32,
 }
 
-/// Records a clip whose WAV is in S3 under `s3_key` (a redelivered clip changes nothing).
+/// Records a clip whose WAV is in S3 under `s3_key` (a redelivered clip changes nothing). A
+/// clip of a paired collar joins the mood queue; one without a pet has no one to tell.
 pub async fn record(
     conn: &mut PgConnection,
     clip: &ClipRow,
     s3_key: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO voice_clips (serial, seq, pet_id, at, s3_key, rate_hz, duration_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (serial, seq) DO NOTHING",
+        "INSERT INTO voice_clips (serial, seq, pet_id, at, s3_key, rate_hz, duration_ms, mood_status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7,
+                 CASE WHEN $3::uuid IS NULL THEN 'skipped' ELSE 'pending' END)
+         ON CONFLICT (serial, seq) DO NOTHING",
     )
     .bind(&clip.serial)
     .bind(clip.seq)

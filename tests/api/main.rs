@@ -19,6 +19,7 @@ mod health;
 mod helpers;
 mod members;
 mod mood;
+mod moods;
 mod notifications;
 mod openapi;
 mod pets;

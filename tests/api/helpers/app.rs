@@ -89,6 +89,9 @@ impl Isolation {
         settings.mqtt_topic_prefix = format!("pettysync-test/{}", self.id);
         settings.jwt_secret = Some(SecretString::from(self.jwt_secret.clone()));
         settings.admin_token = Some(SecretString::from(self.admin_token.clone()));
+        // No seed mood model per test server (minutes of a debug build): tests that classify
+        // clips ask for a small one.
+        settings.mood_seed_per_class = 0;
         tweak(&mut settings);
         settings
     }
