@@ -90,9 +90,16 @@ async fn attempt(
     high_water: Option<i64>,
     promote: bool,
 ) -> Result<RunOutcome, RunError> {
-    let trained = tokio::task::spawn_blocking(move || train::train(&options, extra, high_water))
-        .await
-        .map_err(|e| RunError::Task(e.to_string()))??;
+    // A thread of its own, not tokio's blocking pool, which a shutdown waits for: SIGTERM
+    // during a training (minutes in a debug build) abandons it, and the next start trains again.
+    let (sender, trained) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("mood-training".into())
+        .spawn(move || {
+            let _ = sender.send(train::train(&options, extra, high_water));
+        })
+        .map_err(|e| RunError::Task(e.to_string()))?;
+    let trained = trained.await.map_err(|e| RunError::Task(e.to_string()))??;
     let candidate = trained.model.metrics.clone().ok_or_else(|| {
         RunError::Mood(crate::mood::MoodError::Training(
             "the candidate was not scored".into(),
@@ -165,6 +172,10 @@ pub async fn ensure_seed_model(
             seed,
             measure_forest: false,
         };
+        tracing::info!(
+            per_class = seed.per_class,
+            "no active mood model: training the seed model"
+        );
         let outcome = run(store, options, Vec::new(), None, true, "seed").await;
         outcome.map(|o| {
             tracing::info!(
