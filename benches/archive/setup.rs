@@ -8,11 +8,11 @@ use chrono::Utc;
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 use pettysync::actors::archival::ArchiveStores;
 use pettysync::config::Settings;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::server_support::{launch, random_secret, serve, with_database};
+use crate::server_support::{isolated_settings, launch, serve};
 
 /// Collars the samples are spread over.
 pub const COLLARS: u64 = 10;
@@ -56,26 +56,7 @@ impl Bench {
 
 pub async fn start(samples: u64) -> anyhow::Result<Bench> {
     let run_id = Uuid::new_v4().simple().to_string();
-    let mut settings = Settings::load()
-        .context("loading settings from PETTYSYNC_* (eval \"$(scripts/services.sh up)\")")?;
-    let database = format!("pettysync_bench_archive_{run_id}");
-    settings.http_addr = "127.0.0.1:0".to_owned();
-    settings.database_url = SecretString::from(with_database(
-        settings.database_url.expose_secret(),
-        &database,
-    )?);
-    settings.mongodb_url = SecretString::from(with_database(
-        settings.mongodb_url.expose_secret(),
-        &database,
-    )?);
-    settings.redis_prefix = format!("pettysync:bench:archive:{run_id}:");
-    let mut mqtt = url::Url::parse(settings.mqtt_url.expose_secret()).context("MQTT URL")?;
-    mqtt.query_pairs_mut()
-        .clear()
-        .append_pair("client_id", &format!("pettysync-bench-archive-{run_id}"));
-    settings.mqtt_url = SecretString::from(mqtt.to_string());
-    settings.mqtt_topic_prefix = format!("bench-archive/{run_id}");
-    settings.jwt_secret = Some(SecretString::from(random_secret()));
+    let settings = isolated_settings("archive", &run_id)?;
     let application = launch(&settings).await?;
     let base = serve(application, "archive");
     let client = reqwest::Client::new();

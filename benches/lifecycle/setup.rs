@@ -4,15 +4,13 @@
 use anyhow::Context as _;
 use mongodb::bson::Document;
 use pettysync::actors::persistence::SampleRecord;
-use pettysync::config::Settings;
 use pettysync::domain::sample::{Activity, Fix, Sample};
 use pettysync::ids::PetId;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::server::{launch, random_secret, serve, with_database};
+use crate::support::server::{isolated_settings, launch, serve};
 
 /// Samples per MongoDB insert.
 const INSERT_CHUNK: usize = 5_000;
@@ -29,26 +27,7 @@ pub(crate) struct Bench {
 /// Starts the server on fresh databases (and a Redis prefix and MQTT identity of its own),
 /// registers a user.
 pub(crate) async fn start(run_id: &str) -> anyhow::Result<Bench> {
-    let mut settings = Settings::load()
-        .context("loading settings from PETTYSYNC_* (eval \"$(scripts/services.sh up)\")")?;
-    let database = format!("pettysync_bench_lifecycle_{run_id}");
-    settings.http_addr = "127.0.0.1:0".to_owned();
-    settings.database_url = SecretString::from(with_database(
-        settings.database_url.expose_secret(),
-        &database,
-    )?);
-    settings.mongodb_url = SecretString::from(with_database(
-        settings.mongodb_url.expose_secret(),
-        &database,
-    )?);
-    settings.redis_prefix = format!("pettysync:bench:lifecycle:{run_id}:");
-    let mut mqtt = url::Url::parse(settings.mqtt_url.expose_secret()).context("MQTT URL")?;
-    mqtt.query_pairs_mut()
-        .clear()
-        .append_pair("client_id", &format!("pettysync-bench-lifecycle-{run_id}"));
-    settings.mqtt_url = SecretString::from(mqtt.to_string());
-    settings.mqtt_topic_prefix = format!("bench-lifecycle/{run_id}");
-    settings.jwt_secret = Some(SecretString::from(random_secret()));
+    let mut settings = isolated_settings("lifecycle", run_id)?;
     // The benchmark times its own pass: the scheduled one stays out of the way.
     settings.rollup_interval_s = 24 * 3600;
     let application = launch(&settings).await?;

@@ -31,6 +31,34 @@ pub fn random_secret() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
+/// The test environment's settings with a database, Redis prefix, MQTT identity and topic
+/// prefix of the bench run's own (`pettysync_bench_{bench}_{run_id}`), and a random JWT key.
+#[allow(dead_code)] // each bench compiles this module; the feed bench keeps its broker URL options
+pub fn isolated_settings(bench: &str, run_id: &str) -> anyhow::Result<Settings> {
+    let mut settings = Settings::load()
+        .context("loading settings from PETTYSYNC_* (eval \"$(scripts/services.sh up)\")")?;
+    let database = format!("pettysync_bench_{bench}_{run_id}");
+    settings.http_addr = "127.0.0.1:0".to_owned();
+    settings.database_url = secrecy::SecretString::from(with_database(
+        secrecy::ExposeSecret::expose_secret(&settings.database_url),
+        &database,
+    )?);
+    settings.mongodb_url = secrecy::SecretString::from(with_database(
+        secrecy::ExposeSecret::expose_secret(&settings.mongodb_url),
+        &database,
+    )?);
+    settings.redis_prefix = format!("pettysync:bench:{bench}:{run_id}:");
+    let mut mqtt = url::Url::parse(secrecy::ExposeSecret::expose_secret(&settings.mqtt_url))
+        .context("MQTT URL")?;
+    mqtt.query_pairs_mut()
+        .clear()
+        .append_pair("client_id", &format!("pettysync-bench-{bench}-{run_id}"));
+    settings.mqtt_url = secrecy::SecretString::from(mqtt.to_string());
+    settings.mqtt_topic_prefix = format!("bench-{bench}/{run_id}");
+    settings.jwt_secret = Some(secrecy::SecretString::from(random_secret()));
+    Ok(settings)
+}
+
 /// Checks the settings, migrates the bench databases and builds the server.
 pub async fn launch(settings: &Settings) -> anyhow::Result<Application> {
     settings.validate()?;

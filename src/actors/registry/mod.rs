@@ -11,8 +11,8 @@ use actix::prelude::*;
 use sqlx::PgPool;
 
 use super::collar::{
-    index_fences, snapshot_key, CollarActor, CollarOutputs, GetState, LiveModeChanged,
-    SetupChanged, Snapshot, LIVE_INTERVAL_S,
+    index_fences, CollarActor, CollarOutputs, GetState, LiveModeChanged, SetupChanged, Snapshot,
+    LIVE_INTERVAL_S,
 };
 use super::events::{GetPetState, LiveState, SetLiveMode};
 use crate::actors::commands::{CollarCommand, Commands};
@@ -21,13 +21,13 @@ use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::store::collars::{self, CollarSetup};
 
+mod snapshot;
+
+pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};
+
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
 /// created one after another), once for the whole burst.
 pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
-/// How long collar actors wait for Redis to read their snapshot before they start afresh
-/// (their alert rules then forget what they raised: a low battery may alert once more).
-/// Meanwhile their messages wait parked; longer would risk the broker's queue.
-pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 
 pub struct CollarRegistry {
     pg: PgPool,
@@ -152,33 +152,6 @@ impl Handler<Resolve> for CollarRegistry {
     }
 }
 
-impl CollarRegistry {
-    /// The snapshot read for a starting actor; when Redis could not say, an error (the
-    /// lookup is tried again) until Redis has failed for [`SNAPSHOT_WAIT`], then none.
-    fn snapshot_or_wait(
-        &mut self,
-        serial: &str,
-        read: anyhow::Result<Option<Snapshot>>,
-    ) -> anyhow::Result<Option<Snapshot>> {
-        let error = match read {
-            Ok(snapshot) => {
-                self.snapshots_failing_since = None;
-                return Ok(snapshot);
-            }
-            Err(error) => error,
-        };
-        let since = *self
-            .snapshots_failing_since
-            .get_or_insert_with(Instant::now);
-        if since.elapsed() < SNAPSHOT_WAIT {
-            return Err(error.context("reading the collar's snapshot"));
-        }
-        metrics::counter!("pettysync_collar_started_without_snapshot_total").increment(1);
-        tracing::warn!(collar = %serial, error = ?error, "Redis has been away too long; the collar starts afresh");
-        Ok(None)
-    }
-}
-
 /// Indexes a setup's fences on a blocking thread.
 async fn index_off_thread(setup: CollarSetup) -> anyhow::Result<(CollarSetup, Vec<IndexedFence>)> {
     Ok(tokio::task::spawn_blocking(move || {
@@ -186,31 +159,6 @@ async fn index_off_thread(setup: CollarSetup) -> anyhow::Result<(CollarSetup, Ve
         (setup, fences)
     })
     .await?)
-}
-
-/// The last snapshot of a collar, if Redis has one that parses. An error when Redis cannot
-/// say: the collar's actor is then not started from fresh rules (a low battery would alert
-/// again), and its messages wait to be tried again.
-pub async fn read_snapshot(
-    redis: &crate::cache::Redis,
-    serial: &str,
-) -> anyhow::Result<Option<Snapshot>> {
-    let mut conn = redis.conn().await?;
-    let json: Option<String> = deadpool_redis::redis::cmd("GET")
-        .arg(snapshot_key(redis, serial))
-        .query_async(&mut conn)
-        .await?;
-    let Some(json) = json else {
-        return Ok(None);
-    };
-    match serde_json::from_str(&json) {
-        Ok(snapshot) => Ok(Some(snapshot)),
-        Err(error) => {
-            // Written by another version, or damaged: starting afresh is all one can do.
-            tracing::warn!(collar = %serial, %error, "a live-state snapshot does not parse; starting afresh");
-            Ok(None)
-        }
-    }
 }
 
 /// A collar actor stopped.
