@@ -25,6 +25,16 @@ pub const MAX_SEGMENTS_PER_READ: i64 = 2_000;
 /// Orphaned objects deleted from S3 per batch (S3's DeleteObjects takes up to 1 000).
 pub const ORPHAN_BATCH: i64 = 500;
 
+impl ArchiveError {
+    /// An S3 call on `key` that failed, with the SDK's whole error chain.
+    pub(crate) fn s3<E: std::error::Error>(what: &str, key: &str, error: E) -> Self {
+        ArchiveError::S3(format!(
+            "{what} {key}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(error)
+        ))
+    }
+}
+
 /// Why an archive step failed. Nothing is deleted from MongoDB after any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -158,12 +168,7 @@ pub async fn drain_orphans(pg: &PgPool, s3: &S3, bucket: &str) -> Result<u64, Ar
                 .key(key)
                 .send()
                 .await
-                .map_err(|e| {
-                    ArchiveError::S3(format!(
-                        "delete {key}: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(e)
-                    ))
-                })?;
+                .map_err(|e| ArchiveError::s3("delete", key, e))?;
             sqlx::query("DELETE FROM archive_orphans WHERE key = $1")
                 .bind(key)
                 .execute(pg)

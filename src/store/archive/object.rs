@@ -189,12 +189,7 @@ pub async fn fetch(s3: &S3, bucket: &str, key: &str) -> Result<Fetched, ArchiveE
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            ArchiveError::S3(format!(
-                "get {key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            ))
-        })?;
+        .map_err(|e| ArchiveError::s3("get", key, e))?;
     let file = TempFile::new();
     let mut out = BufWriter::new(File::create(&file.path)?);
     let mut hash = Sha256::new();

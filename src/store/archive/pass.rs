@@ -226,12 +226,7 @@ async fn upload_and_verify(
         .body(body)
         .send()
         .await
-        .map_err(|e| {
-            ArchiveError::S3(format!(
-                "put {key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            ))
-        })?;
+        .map_err(|e| ArchiveError::s3("put", &key, e))?;
     if options.failpoint == Some(Failpoint::AfterUpload) {
         return Err(ArchiveError::Failpoint(Failpoint::AfterUpload));
     }
