@@ -138,8 +138,13 @@ pub async fn provision_collar(settings: &Settings, serial: &str) -> Result<Strin
 /// `rollup`: marks the range's hours stale for every pet with samples in it (when given),
 /// then runs one pass; returns what it did, for the operator.
 pub async fn rollup(settings: &Settings, range: Option<(i64, i64)>) -> Result<String, CliError> {
-    let pg = crate::startup::pg_pool(settings).await?;
-    let mongo = crate::startup::mongo_database(settings).await?;
+    let aws = crate::startup::aws_config(settings).await;
+    let history = crate::store::history::History {
+        pg: crate::startup::pg_pool(settings).await?,
+        mongo: crate::startup::mongo_database(settings).await?,
+        s3: crate::startup::s3_client(&aws, settings),
+        bucket: settings.s3_bucket.clone(),
+    };
     if let Some((from, to)) = range {
         if !(0..=crate::domain::stats::LATEST_MS).contains(&from)
             || to <= from
@@ -150,14 +155,14 @@ pub async fn rollup(settings: &Settings, range: Option<(i64, i64)>) -> Result<St
                     .into(),
             ));
         }
-        let pets = crate::store::history::pets_between(&mongo, from, to)
+        let pets = crate::store::history::pets_between(&history, from, to)
             .await
             .map_err(anyhow::Error::from)?;
-        crate::store::rollups::mark_range_dirty(&pg, &pets, from, to)
+        crate::store::rollups::mark_range_dirty(&history.pg, &pets, from, to)
             .await
             .map_err(anyhow::Error::from)?;
     }
-    let report = crate::actors::rollup::run_pass(&pg, &mongo)
+    let report = crate::actors::rollup::run_pass(&history)
         .await
         .map_err(anyhow::Error::from)?;
     Ok(if report.skipped {

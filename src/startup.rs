@@ -38,6 +38,7 @@ use crate::ingest::outbound::{self, Outbound};
 use crate::ingest::pipeline::{Pipeline, PipelineOutputs};
 use crate::ingest::voice::VoiceStore;
 use crate::store::archive::RollupsSettled;
+use crate::store::history::History;
 
 mod clients;
 
@@ -133,8 +134,13 @@ impl Application {
             let supervisor = PersistenceSupervisor::new(mongo.clone(), outputs);
             Supervisor::start(move |_| supervisor)
         };
-        let rollups =
-            RollupSupervisor::new(pg.clone(), mongo.clone(), settings.rollup_interval()).start();
+        let history = History {
+            pg: pg.clone(),
+            mongo: mongo.clone(),
+            s3: s3.clone(),
+            bucket: settings.s3_bucket.clone(),
+        };
+        let rollups = RollupSupervisor::new(history, settings.rollup_interval()).start();
         let lag = IngestLag::default();
         let registry = CollarRegistry::new(
             pg.clone(),

@@ -6,6 +6,7 @@
 
 import { ApiError, alertItem, api, apiBlob, backoff, createMap, el, formatTime, loadConfig, textContent, vitalsText, wsUrl } from "./common.js";
 import { downloadGpx, loadWeek } from "./week.js";
+import { loadMoods } from "./moods.js";
 
 const SESSION_KEY = "pettysync.session";
 /** Alerts kept on the page; older ones are in each pet's alert history. */
@@ -220,6 +221,9 @@ function onFrame(frame) {
     case "alert":
       addAlert(frame.alert);
       break;
+    case "mood":
+      if (frame.pet_id === page.selected) showMoods(frame.pet_id);
+      break;
     case "error":
       console.warn("live protocol error", frame.code, frame.message);
       break;
@@ -247,7 +251,13 @@ function selectPet(petId) {
   $("gpx-error").hidden = true;
   loadTrack(petId);
   loadWeek($("week-chart"), petId, { authed, isCurrent: () => page.selected === petId });
+  showMoods(petId);
   loadShareLinks(petId);
+}
+
+/** The pet's moods, again on each `mood` frame for it. */
+function showMoods(petId) {
+  loadMoods($("moods"), petId, { authed, isCurrent: () => page.selected === petId });
 }
 
 async function saveGpx(event) {

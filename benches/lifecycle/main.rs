@@ -87,7 +87,7 @@ async fn run(quick: bool) -> anyhow::Result<()> {
         .collect();
     rollups::mark_dirty(&bench.pg, marks).await?;
     let started = Instant::now();
-    let report = pettysync::actors::rollup::run_pass(&bench.pg, &bench.mongo).await?;
+    let report = pettysync::actors::rollup::run_pass(&bench.history).await?;
     let took = started.elapsed();
     println!(
         "roll-up pass: {} stale pet-hours ({inserted} samples stored) in {:.2} s: {:.0} pet-hours/s, {:.0} samples/s; {} quarter buckets written",

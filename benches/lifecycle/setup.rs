@@ -22,6 +22,8 @@ pub(crate) struct Bench {
     pub user: Uuid,
     pub pg: PgPool,
     pub mongo: mongodb::Database,
+    /// The stores a roll-up pass reads history from.
+    pub history: pettysync::store::history::History,
 }
 
 /// Starts the server on fresh databases (and a Redis prefix and MQTT identity of its own),
@@ -51,6 +53,13 @@ pub(crate) async fn start(run_id: &str) -> anyhow::Result<Bench> {
         .parse()?;
     let pg = pettysync::startup::pg_pool(&settings).await?;
     let mongo = pettysync::startup::mongo_database(&settings).await?;
+    let aws = pettysync::startup::aws_config(&settings).await;
+    let history = pettysync::store::history::History {
+        pg: pg.clone(),
+        mongo: mongo.clone(),
+        s3: pettysync::startup::s3_client(&aws, &settings),
+        bucket: settings.s3_bucket.clone(),
+    };
     Ok(Bench {
         base,
         client,
@@ -58,6 +67,7 @@ pub(crate) async fn start(run_id: &str) -> anyhow::Result<Bench> {
         user,
         pg,
         mongo,
+        history,
     })
 }
 

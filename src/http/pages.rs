@@ -45,6 +45,7 @@ static ASSETS: &[Asset] = &[
     asset!("share.js", JS),
     asset!("common.js", JS),
     asset!("week.js", JS),
+    asset!("moods.js", JS),
     asset!("style.css", CSS),
     asset!("vendor/leaflet/leaflet.js", JS),
     asset!("vendor/leaflet/leaflet.css", CSS),

@@ -1,9 +1,10 @@
 //! `GET /v1/pets/{id}/track.gpx`: a pet's location history as a GPX 1.1 file, every stored
-//! fix (not downsampled), streamed from the history reader so that memory stays at one
-//! cursor batch and one chunk whatever the range.
+//! fix (not downsampled), hot and archived, streamed from the history reader so that memory
+//! stays at one cursor batch (or one archived day) and one chunk whatever the range.
 //!
 //! The 100 000-point cap is decided before the first byte: the fixes in the range are
-//! counted first (one indexed count), and a range over the cap is a 422 `range_too_large`.
+//! counted first (one indexed count in MongoDB, the manifest's counts for the archive), and
+//! a range over the cap is a 422 `range_too_large`.
 //! The stream itself stops at the cap too, in case fixes arrive between the count and the read.
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
@@ -14,9 +15,10 @@ use futures_util::{stream, Stream, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use sqlx::PgPool;
 
+use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
-use crate::http::tracking::time_range;
+use crate::http::tracking::{history_of, time_range};
 use crate::ids::PetId;
 use crate::store::history::{self, TrackPoint};
 
@@ -61,6 +63,8 @@ pub struct GpxQuery {
 async fn track_gpx(
     pg: web::Data<PgPool>,
     mongo: web::Data<mongodb::Database>,
+    s3: web::Data<aws_sdk_s3::Client>,
+    settings: web::Data<Settings>,
     caller: AuthUser,
     path: web::Path<PetId>,
     query: web::Query<GpxQuery>,
@@ -68,7 +72,8 @@ async fn track_gpx(
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::View).await?;
     let (from, to) = time_range(query.from, query.to)?;
-    let stored = history::count_track_points(&mongo, pet_id, from, to)
+    let history = history_of(&pg, &mongo, &s3, &settings);
+    let stored = history::count_track_points(&history, pet_id, from, to)
         .await
         .map_err(anyhow::Error::from)?;
     if stored > MAX_GPX_POINTS {
@@ -78,9 +83,7 @@ async fn track_gpx(
             ),
         });
     }
-    let points = history::track_points(&mongo, pet_id, from, to, MAX_GPX_POINTS as i64)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let points = history::track_points(&history, pet_id, from, to, MAX_GPX_POINTS as usize);
     let attachment = ContentDisposition {
         disposition: DispositionType::Attachment,
         parameters: vec![DispositionParam::Filename(format!("pet-{pet_id}.gpx"))],

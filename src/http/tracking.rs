@@ -1,11 +1,10 @@
 //! A pet's live data over HTTP: its live state, location history, alerts, and commands to
 //! its collar.
 
-use std::collections::HashSet;
-
 use actix::Recipient;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Utc;
+use futures_util::{Stream, TryStreamExt as _};
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -21,23 +20,21 @@ use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::PetId;
-use crate::store::{alerts, archive, collars};
+use crate::store::history::{self, History, HistoryError};
+use crate::store::{alerts, collars};
 
 /// Points a track answers with when the client does not say.
 pub const DEFAULT_TRACK_POINTS: u32 = 1000;
 /// Most points a track may ask for.
 pub const MAX_TRACK_POINTS: u32 = 10_000;
-/// Most samples read for one track before downsampling (a day at 3 s is 28 800).
-pub const MAX_TRACK_SCAN: i64 = 100_000;
+/// Most stored fixes one track reads before downsampling: 30 days at a 3 s interval
+/// (864 000), with room. A longer range is answered from its first this-many fixes.
+pub const MAX_TRACK_SCAN: usize = 1_000_000;
 /// Default span of a track without `from`: the last day.
 const DEFAULT_TRACK_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// The last millisecond of the year 9999: later `from` and `to` are refused, as are times
 /// before 1970, so that no arithmetic on them overflows and every store can hold them.
 pub const LATEST_MS: i64 = 253_402_300_799_999;
-
-mod merged;
-
-use self::merged::{merge_archived, read_track};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(state)
@@ -114,24 +111,34 @@ async fn track(
     if !(2..=MAX_TRACK_POINTS).contains(&max_points) {
         return Err(ApiError::field("max_points", "must be between 2 and 10000"));
     }
-    let hot = read_track(&mongo, pet_id, from, to)
+    let history = history_of(&pg, &mongo, &s3, &settings);
+    let stored = history::count_track_points(&history, pet_id, from, to)
         .await
         .map_err(anyhow::Error::from)?;
-    let archived = archive::read_samples(
-        &pg,
-        &s3,
-        &settings.s3_bucket,
-        pet_id,
-        from,
-        to,
-        MAX_TRACK_SCAN as usize,
+    let points = history::track_points(&history, pet_id, from, to, MAX_TRACK_SCAN);
+    let points = downsample(
+        points,
+        stored.min(MAX_TRACK_SCAN as u64),
+        max_points as usize,
     )
     .await
     .map_err(anyhow::Error::from)?;
-    let points = merge_archived(hot, archived);
-    Ok(HttpResponse::Ok().json(Track {
-        points: downsample(points, max_points as usize),
-    }))
+    Ok(HttpResponse::Ok().json(Track { points }))
+}
+
+/// The stores a pet's history is read from, out of the server's shared clients.
+pub(super) fn history_of(
+    pg: &PgPool,
+    mongo: &mongodb::Database,
+    s3: &aws_sdk_s3::Client,
+    settings: &Settings,
+) -> History {
+    History {
+        pg: pg.clone(),
+        mongo: mongo.clone(),
+        s3: s3.clone(),
+        bucket: settings.s3_bucket.clone(),
+    }
 }
 
 /// The range a track asks for: `to` defaults to now and `from` to a day before `to`; both
@@ -153,19 +160,44 @@ pub(super) fn time_range(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64
     Ok((from, to))
 }
 
-/// Keeps `max` points spread evenly over the track, first and last included.
-fn downsample<T>(points: Vec<T>, max: usize) -> Vec<T> {
-    let n = points.len();
-    if n <= max || max < 2 {
-        return points;
+/// Keeps `max` of the streamed points, spread evenly over the `expected` ones (counted
+/// before the read), the first and the last included; holds `max` points, never the track.
+async fn downsample(
+    points: impl Stream<Item = Result<history::TrackPoint, HistoryError>>,
+    expected: u64,
+    max: usize,
+) -> Result<Vec<TrackPoint>, HistoryError> {
+    let (n, max_u) = (expected.max(2), max.max(2) as u64);
+    let mut kept = Vec::with_capacity(max);
+    let mut last = None;
+    let mut next = 0u64;
+    let mut i = 0u64;
+    futures_util::pin_mut!(points);
+    while let Some(point) = points.try_next().await? {
+        let point = TrackPoint {
+            at: point.at_ms,
+            lat: point.lat,
+            lon: point.lon,
+            acc: point.acc,
+        };
+        // Point k of `max` is the stored point number k·(n−1)/(max−1).
+        if kept.len() < max && (n <= max_u || i >= next * (n - 1) / (max_u - 1)) {
+            kept.push(point);
+            next += 1;
+            last = None;
+        } else {
+            last = Some(point);
+        }
+        i += 1;
     }
-    let keep: HashSet<usize> = (0..max).map(|i| i * (n - 1) / (max - 1)).collect();
-    points
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep.contains(i))
-        .map(|(_, p)| p)
-        .collect()
+    // Fewer points arrived than counted (the count is an upper bound): the last one still ends it.
+    if let Some(point) = last {
+        if kept.len() == max {
+            kept.pop();
+        }
+        kept.push(point);
+    }
+    Ok(kept)
 }
 
 /// The pet's alerts, newest first.
@@ -320,20 +352,50 @@ async fn command_view(
 
 #[cfg(test)]
 mod tests {
+    use futures_util::stream;
+
     use super::*;
 
-    #[test]
-    fn downsampling_keeps_the_ends_and_the_count() {
-        let points: Vec<usize> = (0..10_000).collect();
-        let kept = downsample(points, 1000);
+    /// The `at` of what `downsample` keeps of `n` points of which `counted` were announced.
+    async fn kept(n: i64, counted: u64, max: usize) -> Vec<i64> {
+        let points = (0..n).map(|at_ms| {
+            Ok(history::TrackPoint {
+                at_ms,
+                lat: 0.0,
+                lon: 0.0,
+                acc: None,
+            })
+        });
+        downsample(stream::iter(points), counted, max)
+            .await
+            .expect("no store error")
+            .iter()
+            .map(|p| p.at)
+            .collect()
+    }
+
+    #[actix_web::test]
+    async fn downsampling_keeps_the_ends_and_the_count() {
+        let kept = kept(10_000, 10_000, 1000).await;
         assert_eq!(kept.len(), 1000);
         assert_eq!(kept.first(), Some(&0));
         assert_eq!(kept.last(), Some(&9_999));
         assert!(kept.windows(2).all(|w| w[0] < w[1]));
     }
 
-    #[test]
-    fn a_short_track_is_not_downsampled() {
-        assert_eq!(downsample(vec![1, 2, 3], 1000), vec![1, 2, 3]);
+    #[actix_web::test]
+    async fn a_short_track_is_not_downsampled() {
+        assert_eq!(kept(3, 3, 1000).await, vec![0, 1, 2]);
+    }
+
+    #[actix_web::test]
+    async fn fewer_or_more_points_than_counted_still_end_with_the_last_and_keep_at_most_max() {
+        let fewer = kept(900, 1_000, 10).await;
+        assert_eq!(
+            (fewer.len(), fewer.first(), fewer.last()),
+            (10, Some(&0), Some(&899))
+        );
+        let more = kept(30, 5, 10).await;
+        assert_eq!((more.len(), more.last()), (10, Some(&29)));
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! - `model`: the pet's walk and vitals, pure given its seed (one `step` per sample);
 //!   `activity`: what it does through its day (sleep at night, walks morning and evening);
-//! - `wire`: the messages a collar sends; `bark`: the audio of its voice clips;
+//! - `wire`: the messages a collar sends; `voice`: its voice clips (an intended mood, its own voice);
 //! - `command`: the commands it obeys (`Control`) and their acknowledgements, pure;
 //! - `link`: one collar's MQTT connection; `drive` only polls its event loop and forwards
 //!   what matters;
@@ -14,13 +14,13 @@
 
 mod activity;
 mod backfill;
-mod bark;
 mod command;
 mod fleet;
 mod link;
 mod model;
 mod progress;
 mod task;
+mod voice;
 mod wire;
 
 pub use self::backfill::MAX_BACKFILL_DAYS;

@@ -18,11 +18,11 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::backfill::BackfillPlan;
-use super::bark::{bark_pcm, VOICE_RATE_HZ};
 use super::command::Control;
 use super::link::{mqtt_options, next_event, Link, LinkEvent, Topics};
 use super::model::Collar;
 use super::progress::Counters;
+use super::voice;
 use super::wire::{json, Batch, LiveSample, Sample, VoiceClip, OFFLINE_STATUS, ONLINE_STATUS};
 use super::SimulateOptions;
 
@@ -32,7 +32,10 @@ const MAX_BACKLOG: usize = 2_000;
 /// Mean time between abrupt drops per collar: a 10-collar demo sees one every few minutes.
 const MEAN_SECONDS_BETWEEN_DROPS: f64 = 1_800.0;
 const OFFLINE_SECONDS: RangeInclusive<u64> = 30..=120;
-const VOICE_PROBABILITY: f64 = 1.0 / 200.0;
+/// Live samples before a collar's first voice clip (so a demo shows moods within seconds),
+/// and between later ones (about one clip per 200 samples).
+const FIRST_VOICE_AFTER: RangeInclusive<u32> = 2..=5;
+const VOICE_EVERY: RangeInclusive<u32> = 100..=300;
 
 /// One collar's life on the network: its schedule, connection, backlog and commands.
 pub(super) struct CollarTask {
@@ -44,6 +47,10 @@ pub(super) struct CollarTask {
     /// Network-side chance (start offset, drops, voice), apart from the model's.
     rng: StdRng,
     voice_seq: u64,
+    /// Live samples left before the next voice clip.
+    voice_countdown: u32,
+    /// The collar's number in the fleet: its voice.
+    number: u32,
     pub(super) link: Option<Link>,
     online: bool,
     ever_online: bool,
@@ -77,6 +84,8 @@ impl CollarTask {
         Ok(CollarTask {
             model: Collar::new(options.centre, rng.gen()),
             voice_seq: rng.gen_range(1..1_000_000),
+            voice_countdown: rng.gen_range(FIRST_VOICE_AFTER),
+            number: i,
             next_sample: Instant::now() + first,
             serial,
             topics,
@@ -153,8 +162,10 @@ impl CollarTask {
             return;
         }
         Counters::add(&self.counters.samples_sent, 1);
-        if self.rng.gen_bool(VOICE_PROBABILITY) {
-            self.send_voice();
+        self.voice_countdown = self.voice_countdown.saturating_sub(1);
+        if self.voice_countdown == 0 {
+            self.voice_countdown = self.rng.gen_range(VOICE_EVERY);
+            self.send_voice(sample.act);
         }
     }
 
@@ -193,14 +204,18 @@ impl CollarTask {
         }
     }
 
-    fn send_voice(&mut self) {
+    /// Sends a clip that sounds like a pet doing `activity`, in this collar's voice.
+    fn send_voice(&mut self, activity: super::activity::Activity) {
+        let mood = voice::intended_mood(activity, &mut self.rng);
+        let made = voice::clip(self.number, self.voice_seq, mood, &mut self.rng);
+        tracing::debug!(serial = %self.serial, mood = made.mood.as_str(), "voice clip");
         let clip = VoiceClip {
             v: 1,
             seq: self.voice_seq,
             ts: chrono::Utc::now().timestamp_millis(),
             codec: "pcm_s16le",
-            rate_hz: VOICE_RATE_HZ,
-            audio_b64: base64::engine::general_purpose::STANDARD.encode(bark_pcm(&mut self.rng)),
+            rate_hz: made.rate_hz,
+            audio_b64: base64::engine::general_purpose::STANDARD.encode(&made.pcm),
         };
         self.voice_seq += 1;
         if self.send(&self.topics.voice, json(&clip), false) {

@@ -6,6 +6,7 @@
 mod command;
 mod crash;
 mod faults;
+mod history;
 mod round_trip;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -85,6 +86,16 @@ pub async fn stores(app: &TestApp) -> ArchiveStores {
         pg: app.pg().await,
         mongo: app.mongo().await,
         s3: app.s3(),
+    }
+}
+
+/// The stores history is read from, for a roll-up pass run by the test.
+pub fn history(app: &TestApp, stores: &ArchiveStores) -> pettysync::store::history::History {
+    pettysync::store::history::History {
+        pg: stores.pg.clone(),
+        mongo: stores.mongo.clone(),
+        s3: stores.s3.clone(),
+        bucket: app.settings.s3_bucket.clone(),
     }
 }
 

@@ -8,12 +8,14 @@
 //! - `owner_page`: the owner's page at `/`;
 //! - `assets`: the pages and files over plain HTTP (no browser);
 //! - `user_text`: names that look like HTML are shown as text;
-//! - `week`: the owner's 7-day chart and GPX download.
+//! - `week`: the owner's 7-day chart and GPX download;
+//! - `moods`: the owner's mood list and its one-tap correction.
 //!
 //! Every test starts its own chromedriver and Chromium (see `driver`).
 
 mod assets;
 mod driver;
+mod moods;
 mod owner_page;
 mod share_page;
 mod user_text;

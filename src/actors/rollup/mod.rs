@@ -10,22 +10,20 @@ pub mod pass;
 use std::time::Duration;
 
 use actix::prelude::*;
-use sqlx::PgPool;
 
 pub use self::pass::{run_pass, PassReport};
+use crate::store::history::History;
 
 pub struct RollupSupervisor {
-    pg: PgPool,
-    mongo: mongodb::Database,
+    history: History,
     interval: Duration,
     running: bool,
 }
 
 impl RollupSupervisor {
-    pub fn new(pg: PgPool, mongo: mongodb::Database, interval: Duration) -> Self {
+    pub fn new(history: History, interval: Duration) -> Self {
         Self {
-            pg,
-            mongo,
+            history,
             interval,
             running: false,
         }
@@ -36,8 +34,8 @@ impl RollupSupervisor {
             return;
         }
         self.running = true;
-        let (pg, mongo) = (self.pg.clone(), self.mongo.clone());
-        let pass = async move { run_pass(&pg, &mongo).await };
+        let history = self.history.clone();
+        let pass = async move { run_pass(&history).await };
         ctx.spawn(
             crate::rt::guarded(pass)
                 .into_actor(self)

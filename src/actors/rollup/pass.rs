@@ -5,10 +5,9 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 use crate::domain::stats::{self, HOUR_MS, MAX_ACT_MS};
-use crate::store::history::{self, HistoryError};
+use crate::store::history::{self, History, HistoryError};
 use crate::store::locks::{self, Job};
 use crate::store::rollups::{self, DirtyHour, Recomputed};
 
@@ -42,7 +41,8 @@ pub enum PassError {
 }
 
 /// Runs one pass if no other node is running one; logs and counts it.
-pub async fn run_pass(pg: &PgPool, mongo: &mongodb::Database) -> Result<PassReport, PassError> {
+pub async fn run_pass(history: &History) -> Result<PassReport, PassError> {
+    let pg = &history.pg;
     let started = Instant::now();
     let Some(lock) = locks::try_exclusive(pg, Job::Rollup).await? else {
         tracing::debug!("another node holds the roll-up lock; no pass here");
@@ -51,7 +51,7 @@ pub async fn run_pass(pg: &PgPool, mongo: &mongodb::Database) -> Result<PassRepo
             ..PassReport::default()
         });
     };
-    let result = recompute_stale(pg, mongo).await;
+    let result = recompute_stale(history).await;
     if let Err(error) = lock.release().await {
         tracing::warn!(error = ?error, "releasing the roll-up lock failed; closing its session");
     }
@@ -82,7 +82,8 @@ pub async fn run_pass(pg: &PgPool, mongo: &mongodb::Database) -> Result<PassRepo
 
 /// Recomputes every hour marked stale before the pass began (later marks wait for the next
 /// pass, so a busy ingest cannot keep a pass going for ever).
-async fn recompute_stale(pg: &PgPool, mongo: &mongodb::Database) -> Result<PassReport, PassError> {
+async fn recompute_stale(history: &History) -> Result<PassReport, PassError> {
+    let pg = &history.pg;
     rollups::drop_orphan_marks(pg).await?;
     let (began,): (DateTime<Utc>,) = sqlx::query_as("SELECT now()").fetch_one(pg).await?;
     let mut report = PassReport::default();
@@ -96,7 +97,7 @@ async fn recompute_stale(pg: &PgPool, mongo: &mongodb::Database) -> Result<PassR
         let mut recomputed = Vec::new();
         let mut done = Vec::new();
         for span in spans(&claimed) {
-            match recompute(mongo, span).await {
+            match recompute(history, span).await {
                 Ok((figures, samples)) => {
                     report.hours += span.len() as u64;
                     report.samples += samples;
@@ -136,18 +137,18 @@ pub fn spans(claimed: &[DirtyHour]) -> Vec<&[DirtyHour]> {
 
 /// The quarters of one span from the raw samples, and how many samples lie inside it.
 async fn recompute(
-    mongo: &mongodb::Database,
+    history: &History,
     span: &[DirtyHour],
 ) -> Result<(Recomputed, u64), HistoryError> {
     let pet = span[0].pet;
     let window = span[0].hour_ms..span[span.len() - 1].hour_ms + HOUR_MS;
     let lookback = window.start - MAX_ACT_MS;
     let mut samples =
-        history::last_fix_before(mongo, pet, lookback, |s| stats::usable_fix(s).is_some())
+        history::last_fix_before(history, pet, lookback, |s| stats::usable_fix(s).is_some())
             .await?
             .into_iter()
             .collect::<Vec<_>>();
-    samples.extend(history::samples(mongo, pet, lookback, window.end + MAX_ACT_MS).await?);
+    samples.extend(history::samples(history, pet, lookback, window.end + MAX_ACT_MS).await?);
     let inside = samples.iter().filter(|s| window.contains(&s.ts_ms)).count() as u64;
     let quarters = stats::figures(window.clone(), &samples);
     Ok((

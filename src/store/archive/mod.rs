@@ -22,6 +22,8 @@ pub use self::pass::run_pass;
 
 /// Most manifest objects one history read fetches (a year of days, a few parts each).
 pub const MAX_SEGMENTS_PER_READ: i64 = 2_000;
+/// Most samples one object may hold: a collar's day at the fastest interval (2 s) is 43 200.
+pub const MAX_OBJECT_SAMPLES: usize = 200_000;
 /// Orphaned objects deleted from S3 per batch (S3's DeleteObjects takes up to 1 000).
 pub const ORPHAN_BATCH: i64 = 500;
 
@@ -80,10 +82,12 @@ pub struct Segment {
     pub sha256: String,
     pub bytes: i64,
     pub state: String,
+    /// Samples with a position fix; `None` for objects recorded before it was counted.
+    pub fixes: Option<i64>,
 }
 
 const SEGMENT_COLUMNS: &str =
-    "serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state";
+    "serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state, fixes";
 
 /// The manifest rows of a collar's day, by part.
 pub async fn segments_of_day(
@@ -100,25 +104,21 @@ pub async fn segments_of_day(
     .await
 }
 
-/// The archived samples of a pet from `from_ms` to `to_ms` (inclusive), ordered by
-/// `(ts, seq)`, at most `limit`. Only verified objects are read; a sample whose delete from
-/// MongoDB has not finished may be in both, which the caller merges by `(serial, seq)`.
-pub async fn read_samples(
+/// The verified objects of a pet holding samples from `from_ms` to `to_ms` (inclusive), by
+/// day and part, at most [`MAX_SEGMENTS_PER_READ`].
+pub async fn segments_of_pet(
     pg: &PgPool,
-    s3: &S3,
-    bucket: &str,
     pet: PetId,
     from_ms: i64,
     to_ms: i64,
-    limit: usize,
-) -> Result<Vec<ArchivedSample>, ArchiveError> {
+) -> Result<Vec<Segment>, sqlx::Error> {
     let (Some(from), Some(to)) = (
         DateTime::<Utc>::from_timestamp_millis(from_ms),
         DateTime::<Utc>::from_timestamp_millis(to_ms),
     ) else {
         return Ok(Vec::new());
     };
-    let segments: Vec<Segment> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SEGMENT_COLUMNS} FROM archive_segments
          WHERE pet_id = $1 AND last_ts >= $2 AND first_ts <= $3
          ORDER BY day, part LIMIT $4"
@@ -128,23 +128,75 @@ pub async fn read_samples(
     .bind(to)
     .bind(MAX_SEGMENTS_PER_READ)
     .fetch_all(pg)
+    .await
+}
+
+/// The newest verified objects of a pet with a sample before `before_ms` and after
+/// `after_ms` (epoch ms), newest first, at most `limit`.
+pub async fn latest_segments_before(
+    pg: &PgPool,
+    pet: PetId,
+    before_ms: i64,
+    after_ms: i64,
+    limit: i64,
+) -> Result<Vec<Segment>, sqlx::Error> {
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SEGMENT_COLUMNS} FROM archive_segments
+         WHERE pet_id = $1 AND first_ts < $2 AND last_ts > $3
+         ORDER BY last_ts DESC LIMIT $4"
+    )))
+    .bind(pet)
+    .bind(at(before_ms))
+    .bind(at(after_ms.max(-1)))
+    .bind(limit)
+    .fetch_all(pg)
+    .await
+}
+
+/// The pets with an archived sample from `from_ms` to `to_ms` (inclusive).
+pub async fn pets_between(
+    pg: &PgPool,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<PetId>, sqlx::Error> {
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let pets: Vec<(PetId,)> = sqlx::query_as(
+        "SELECT DISTINCT pet_id FROM archive_segments
+         WHERE pet_id IS NOT NULL AND last_ts >= $1 AND first_ts <= $2",
+    )
+    .bind(at(from_ms))
+    .bind(at(to_ms))
+    .fetch_all(pg)
     .await?;
-    let mut out = Vec::new();
-    for segment in segments {
-        let fetched = object::fetch(s3, bucket, &segment.key).await?;
-        for sample in object::samples(&fetched.file.path)? {
-            let sample = sample?;
-            if (from_ms..=to_ms).contains(&sample.ts) {
-                out.push(sample);
+    Ok(pets.into_iter().map(|(pet,)| pet).collect())
+}
+
+/// Every sample of one archived object, oldest first. An object holding more than
+/// [`MAX_OBJECT_SAMPLES`] is refused as corrupt rather than read into memory.
+pub async fn read_object(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<ArchivedSample>, ArchiveError> {
+    let fetched = object::fetch(s3, bucket, key).await?;
+    let path = fetched.file.path.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut samples = Vec::new();
+        for sample in object::samples(&path)? {
+            if samples.len() == MAX_OBJECT_SAMPLES {
+                return Err(ArchiveError::Corrupt(format!(
+                    "more than {MAX_OBJECT_SAMPLES} samples in one object"
+                )));
             }
+            samples.push(sample?);
         }
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out.sort_by_key(|s| (s.ts, s.seq));
-    out.truncate(limit);
-    Ok(out)
+        Ok(samples)
+    })
+    .await
+    .map_err(|e| ArchiveError::Corrupt(format!("reading the object stopped: {e}")))?;
+    drop(fetched);
+    read
 }
 
 /// Deletes from S3 the objects whose manifest rows went with their pet, in batches, and

@@ -8,11 +8,12 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::Client as S3;
-use mongodb::bson::{Bson, Document};
+use mongodb::bson::Document;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ArchiveError;
+use crate::store::fields::{integer, number};
 
 /// zstd level of archive objects: 3 is zstd's default, fast and already ~10× on telemetry.
 pub const ZSTD_LEVEL: i32 = 3;
@@ -71,26 +72,6 @@ impl ArchivedSample {
                 .ok()
                 .map(|at| at.timestamp_millis()),
         })
-    }
-}
-
-/// An integer however the server typed it (wire-compatible servers may answer Int32).
-fn integer(doc: &Document, key: &str) -> Option<i64> {
-    match doc.get(key)? {
-        Bson::Int64(v) => Some(*v),
-        Bson::Int32(v) => Some(i64::from(*v)),
-        Bson::Double(v) if v.fract() == 0.0 => Some(*v as i64),
-        _ => None,
-    }
-}
-
-/// A number as `f64`, whatever numeric type it came back as.
-fn number(doc: &Document, key: &str) -> Option<f64> {
-    match doc.get(key)? {
-        Bson::Double(v) => Some(*v),
-        Bson::Int32(v) => Some(f64::from(*v)),
-        Bson::Int64(v) => Some(*v as f64),
-        _ => None,
     }
 }
 

@@ -73,7 +73,7 @@ pub async fn run_pass(
 /// Finishes the deletes of objects recorded but not yet cleared from MongoDB.
 async fn finish_pending(stores: &Stores<'_>, options: &PassOptions) -> Result<u64, ArchiveError> {
     let pending: Vec<Segment> = sqlx::query_as(
-        "SELECT serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state
+        "SELECT serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state, fixes
          FROM archive_segments WHERE state <> 'deleted' ORDER BY day, serial, part",
     )
     .fetch_all(stores.pg)
@@ -126,6 +126,7 @@ struct SpooledPart {
 struct PartMeta {
     pet: Option<String>,
     count: i64,
+    fixes: i64,
     first_ts: i64,
     last_ts: i64,
 }
@@ -185,6 +186,7 @@ async fn spool_day(
             let part = PartMeta {
                 pet: sample.pet_id.clone(),
                 count: 0,
+                fixes: 0,
                 first_ts: sample.ts,
                 last_ts: sample.ts,
             };
@@ -193,6 +195,7 @@ async fn spool_day(
         let (writer, part) = current.as_mut().expect("a part was just started above");
         writer.push(&sample)?;
         part.count += 1;
+        part.fixes += i64::from(sample.lat.is_some() && sample.lon.is_some());
         part.last_ts = sample.ts;
     }
     if let Some((writer, meta)) = current.take() {
@@ -270,6 +273,7 @@ async fn upload_and_verify(
         sha256: spooled.object.sha256.clone(),
         bytes: spooled.object.bytes as i64,
         state: "verified".into(),
+        fixes: Some(spooled.meta.fixes),
     })
 }
 
@@ -278,8 +282,8 @@ async fn upload_and_verify(
 async fn record(pg: &PgPool, segment: &Segment) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO archive_segments
-            (serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state)
-         VALUES ($1, (SELECT id FROM pets WHERE id = $2), $3, $4, $5, $6, $7, $8, $9, $10, 'verified')",
+            (serial, pet_id, day, part, key, count, first_ts, last_ts, sha256, bytes, state, fixes)
+         VALUES ($1, (SELECT id FROM pets WHERE id = $2), $3, $4, $5, $6, $7, $8, $9, $10, 'verified', $11)",
     )
     .bind(&segment.serial)
     .bind(segment.pet_id)
@@ -291,6 +295,7 @@ async fn record(pg: &PgPool, segment: &Segment) -> Result<(), sqlx::Error> {
     .bind(segment.last_ts)
     .bind(&segment.sha256)
     .bind(segment.bytes)
+    .bind(segment.fixes)
     .execute(pg)
     .await?;
     Ok(())

@@ -1,15 +1,14 @@
-//! A pet's position fixes between two instants, which the track routes (`/track`,
-//! `/track.gpx`) go through. It streams, so a reader holds one cursor batch at a time whatever
-//! the range.
+//! A pet's position fixes between two instants, hot and archived, which the track routes
+//! (`/track`, `/track.gpx`) go through. It streams, so a reader holds one cursor batch (or
+//! one archived day) at a time whatever the range.
 
-use std::collections::HashSet;
-
-use futures_util::{future, Stream, TryStreamExt as _};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 
+use super::{stored, History, HistoryError};
 use crate::ids::PetId;
 use crate::migrate::TELEMETRY_COLLECTION;
-use crate::store::fields::{integer, number};
+use crate::store::archive;
 
 /// Documents fetched per cursor round trip: what a reader holds in memory at once.
 pub const HISTORY_BATCH: u32 = 1_000;
@@ -25,119 +24,52 @@ pub struct TrackPoint {
     pub acc: Option<f64>,
 }
 
-/// The samples with a fix of `pet` from `from_ms` to `to_ms`, both included.
-fn fixes_between(pet: PetId, from_ms: i64, to_ms: i64) -> Document {
-    doc! {
+/// How many fixes of `pet` are stored from `from_ms` to `to_ms` (both included): what a
+/// caller checks before it commits to streaming them. An upper bound: a sample in both
+/// places (its day's delete from MongoDB not finished) or stored twice by a race counts
+/// twice, and an archived object recorded before its fixes were counted counts all of its
+/// samples.
+pub async fn count_track_points(
+    history: &History,
+    pet: PetId,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64, HistoryError> {
+    let filter = doc! {
         "meta.pet": pet.to_string(),
         "at": { "$gte": BsonDateTime::from_millis(from_ms), "$lte": BsonDateTime::from_millis(to_ms) },
         "lat": { "$exists": true },
-    }
-}
-
-/// How many fixes of `pet` are stored from `from_ms` to `to_ms`: what a caller checks
-/// before it commits to streaming them. A `(serial, seq)` stored twice by a race counts
-/// twice here (it is rare: ingest suppresses duplicates before it inserts).
-pub async fn count_track_points(
-    db: &mongodb::Database,
-    pet: PetId,
-    from_ms: i64,
-    to_ms: i64,
-) -> mongodb::error::Result<u64> {
-    db.collection::<Document>(TELEMETRY_COLLECTION)
-        .count_documents(fixes_between(pet, from_ms, to_ms))
-        .await
-}
-
-/// The fixes of `pet` from `from_ms` to `to_ms` (both included), ordered by `(ts, seq)`,
-/// each `(serial, seq)` once, at most `limit` stored documents read.
-pub async fn track_points(
-    db: &mongodb::Database,
-    pet: PetId,
-    from_ms: i64,
-    to_ms: i64,
-    limit: i64,
-) -> mongodb::error::Result<impl Stream<Item = mongodb::error::Result<TrackPoint>> + Send + 'static>
-{
-    let cursor = db
+    };
+    let hot = history
+        .mongo
         .collection::<Document>(TELEMETRY_COLLECTION)
-        .find(fixes_between(pet, from_ms, to_ms))
-        .sort(doc! { "at": 1, "seq": 1 })
-        .limit(limit)
-        .batch_size(HISTORY_BATCH)
+        .count_documents(filter)
         .await?;
-    let mut once = OncePerSample::default();
-    Ok(cursor.try_filter_map(move |doc| future::ready(Ok(once.point(&doc)))))
-}
-
-/// Lets each `(serial, seq)` through once. A repeat has the same `ts` as its first copy, so
-/// in `(ts, seq)` order only the identities of the current instant need remembering.
-#[derive(Default)]
-struct OncePerSample {
-    at_ms: Option<i64>,
-    seen: HashSet<(String, i64)>,
-}
-
-impl OncePerSample {
-    fn point(&mut self, doc: &Document) -> Option<TrackPoint> {
-        let at_ms = doc.get_datetime("at").ok()?.timestamp_millis();
-        if self.at_ms != Some(at_ms) {
-            self.at_ms = Some(at_ms);
-            self.seen.clear();
-        }
-        let collar = doc
-            .get_document("meta")
-            .ok()
-            .and_then(|meta| meta.get_str("collar").ok())
-            .unwrap_or_default();
-        if !self.seen.insert((collar.to_owned(), integer(doc, "seq")?)) {
-            return None;
-        }
-        Some(TrackPoint {
-            at_ms,
-            lat: number(doc, "lat")?,
-            lon: number(doc, "lon")?,
-            acc: number(doc, "acc"),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stored(collar: &str, seq: i64, at_ms: i64) -> Document {
-        doc! {
-            "at": BsonDateTime::from_millis(at_ms),
-            "meta": { "collar": collar, "pet": "p" },
-            "seq": seq,
-            "lat": 13.75,
-            "lon": 100.5,
-        }
-    }
-
-    #[test]
-    fn a_sample_stored_twice_is_read_once() {
-        let mut once = OncePerSample::default();
-        let read: Vec<_> = [
-            stored("A", 1, 1_000),
-            stored("A", 1, 1_000),
-            stored("B", 1, 1_000),
-            stored("A", 2, 2_000),
-            stored("A", 2, 2_000),
-        ]
+    let archived: i64 = archive::segments_of_pet(&history.pg, pet, from_ms, to_ms)
+        .await?
         .iter()
-        .filter_map(|doc| once.point(doc))
-        .map(|point| point.at_ms)
-        .collect();
-        assert_eq!(read, vec![1_000, 1_000, 2_000]);
-    }
+        .map(|segment| segment.fixes.unwrap_or(segment.count))
+        .sum();
+    Ok(hot + u64::try_from(archived).unwrap_or_default())
+}
 
-    #[test]
-    fn only_the_current_instant_is_remembered() {
-        let mut once = OncePerSample::default();
-        for at_ms in 0..10_000 {
-            once.point(&stored("A", at_ms, at_ms));
-        }
-        assert_eq!(once.seen.len(), 1);
-    }
+/// The fixes of `pet` from `from_ms` to `to_ms` (both included), hot and archived, ordered
+/// by `(ts, seq)`, each `(serial, seq)` once, at most `limit`.
+pub fn track_points(
+    history: &History,
+    pet: PetId,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+) -> impl Stream<Item = Result<TrackPoint, HistoryError>> + Send + 'static {
+    stored(history.clone(), pet, from_ms, to_ms, true)
+        .try_filter_map(|sample| async move {
+            Ok(sample.fix.map(|fix| TrackPoint {
+                at_ms: sample.ts_ms,
+                lat: fix.lat,
+                lon: fix.lon,
+                acc: fix.acc,
+            }))
+        })
+        .take(limit)
 }

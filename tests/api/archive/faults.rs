@@ -143,7 +143,7 @@ async fn a_day_waits_for_its_roll_ups_before_it_is_archived() {
     assert_eq!((report.objects, report.days_waiting), (0, 1), "{report:?}");
     assert_eq!(hot_count(&app, &serial).await, 1, "still in MongoDB");
 
-    pettysync::actors::rollup::run_pass(&stores.pg, &stores.mongo)
+    pettysync::actors::rollup::run_pass(&history(&app, &stores))
         .await
         .expect("a roll-up pass");
     let report = pass(&stores, &options(&app)).await.expect("a pass");

@@ -14,6 +14,7 @@ async fn the_pages_and_their_files_come_from_the_server_itself() {
         ("/static/app.js", "text/javascript"),
         ("/static/share.js", "text/javascript"),
         ("/static/common.js", "text/javascript"),
+        ("/static/moods.js", "text/javascript"),
         ("/static/style.css", "text/css"),
         ("/static/vendor/leaflet/leaflet.js", "text/javascript"),
         ("/static/vendor/leaflet/leaflet.css", "text/css"),
