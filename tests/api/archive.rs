@@ -7,6 +7,7 @@ mod command;
 mod crash;
 mod faults;
 mod history;
+mod nodes;
 mod round_trip;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
