@@ -26,11 +26,28 @@ pub(super) struct Stored {
 }
 
 /// Stores the alert with its notifications; `None` when it was stored before.
+///
+/// Who is told and whose phones are pushed is decided first, outside the transaction: the
+/// push gate asks Redis, and a slow Redis must not hold PostgreSQL rows locked. The gate
+/// answers the same for the same alert id, so deciding for an alert that turns out to be
+/// stored already (or a retry after a failed transaction) spends no budget twice.
 pub(super) async fn store(
     pg: &PgPool,
     gate: &PushGate,
     raised: &RaiseAlert,
 ) -> Result<Option<Stored>, sqlx::Error> {
+    let kind = raised.kind.as_str();
+    let mut decided = Vec::new();
+    {
+        let mut conn = pg.acquire().await?;
+        for user in alerts::recipients(&mut conn, raised.pet_id).await? {
+            let push = notifications::enabled_devices(&mut conn, user).await? > 0
+                && gate
+                    .admit_alert(user, &format!("{}:{kind}", raised.pet_id), raised.id)
+                    .await;
+            decided.push((user, push));
+        }
+    }
     let mut tx = pg.begin().await?;
     let new = NewAlert {
         id: raised.id,
@@ -43,7 +60,6 @@ pub(super) async fn store(
     let Some(alert) = alerts::insert_new(&mut tx, &new).await? else {
         return Ok(None);
     };
-    let recipients = alerts::recipients(&mut tx, alert.pet_id).await?;
     let fence = alert
         .details
         .get("geofence_id")
@@ -61,13 +77,8 @@ pub(super) async fn store(
         "details": alert.details,
     });
     let at = DateTime::from_timestamp_millis(alert.at).unwrap_or_else(Utc::now);
-    let kind = alert.kind.as_str();
     let mut pushes = 0;
-    for &user in &recipients {
-        let push = notifications::enabled_devices(&mut tx, user).await? > 0
-            && gate
-                .admit_alert(user, &format!("{}:{kind}", alert.pet_id), alert.id)
-                .await;
+    for &(user, push) in &decided {
         let new = NewNotification {
             user,
             kind,
@@ -77,6 +88,7 @@ pub(super) async fn store(
         pushes += notifications::insert_notification_in(&mut tx, &new, push).await?;
     }
     tx.commit().await?;
+    let recipients: Vec<UserId> = decided.into_iter().map(|(user, _)| user).collect();
     metrics::counter!("pettysync_notifications_total", "kind" => kind)
         .increment(recipients.len() as u64);
     Ok(Some(Stored {
