@@ -117,13 +117,6 @@ impl Application {
             );
             Supervisor::start(move |_| supervisor)
         };
-        crate::actors::mood::start(
-            pg.clone(),
-            mongo.clone(),
-            s3.clone(),
-            alerts.clone(),
-            &settings,
-        );
         let persistence = {
             let outputs = persistence::Outputs {
                 pg: pg.clone(),
@@ -161,16 +154,28 @@ impl Application {
             LiveHub::new(registry.clone().recipient(), settings.live_grace())
                 .with_caps(session_caps(&settings)),
         );
+        // A stored mood goes to the pet's live state (registry) and its watchers (hub).
+        let announce = vec![registry.clone().recipient(), hub.clone().recipient()];
+        let mood = crate::actors::mood::start(
+            pg.clone(),
+            mongo.clone(),
+            s3.clone(),
+            alerts.clone(),
+            announce,
+            &settings,
+        );
         let (pipeline_stop, stop_rx) = watch::channel(false);
         let voice = VoiceStore {
             pg: pg.clone(),
             s3: s3.clone(),
             bucket: settings.s3_bucket.clone(),
+            mood: mood.clone().recipient(),
         };
         let drainer = VoiceSpoolDrainer::new(Spool {
             pg: pg.clone(),
             s3: s3.clone(),
             bucket: settings.s3_bucket.clone(),
+            mood: mood.recipient(),
         });
         Supervisor::start(move |_| drainer);
         let stores = ArchiveStores {

@@ -1,5 +1,5 @@
 //! Messages and value types that several actors share: the live state of a pet (the live
-//! protocol's `state` object), alerts, and the events that carry them to user sessions.
+//! protocol's `state` object), alerts, moods, and the events that carry them to user sessions.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::domain::alert::{Alert, AlertKind};
 pub use crate::domain::live::{
-    ActivityState, Battery, FenceMembership, LiveState, Location, Vitals,
+    ActivityState, Battery, FenceMembership, LiveState, Location, MoodState, Vitals,
 };
 use crate::ids::{PetId, UserId};
 
@@ -30,6 +30,19 @@ pub struct AlertStored {
     pub alert: Arc<Alert>,
     /// The owner and members of the pet at the time of the alert.
     pub recipients: Vec<UserId>,
+}
+
+/// A voice clip's mood was stored (mood supervisor → collar registry, which hands it to the
+/// collar actor of the pet for its live state; and → hub → the sessions watching the pet).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct MoodRecorded {
+    /// The `moods` row's id.
+    pub id: uuid::Uuid,
+    /// The pet whose clip it was.
+    pub pet_id: PetId,
+    /// The mood, its confidence and the clip's time, as the live state shows them.
+    pub mood: MoodState,
 }
 
 /// Switches a pet's collar into or out of live mode (hub → collar registry). The registry

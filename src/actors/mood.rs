@@ -3,7 +3,9 @@
 //! Every few seconds (and when asked with `Wake`) it claims a bounded batch of pending clips,
 //! fetches each WAV from S3, classifies it with the active model off the actor threads (one
 //! clip at a time, on `spawn_blocking`), stores the `moods` row and marks the clip done —
-//! or failed with a reason, so a corrupt clip never blocks the queue. A distressed mood that
+//! or failed with a reason, so a corrupt clip never blocks the queue. A stored mood goes to
+//! the pet's live state (through the collar registry) and as a `mood` frame to its watchers
+//! (through the hub). A distressed mood that
 //! the model is sure enough of raises `mood_distress` through the alert outbox, at most one
 //! per pet per [`DISTRESS_DEDUPE`].
 //!
@@ -18,7 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::alerts::{AlertSupervisor, Deliver, RaiseAlert};
-use crate::actors::events::AlertKind;
+use crate::actors::events::{AlertKind, MoodRecorded, MoodState};
 use crate::config::Settings;
 use crate::mood::synth::SeedSpec;
 use crate::mood::{Model, MoodError, Prediction};
@@ -53,6 +55,9 @@ pub struct MoodOutputs {
     pub alert_confidence: f64,
     /// The seed set trained on when no model is active; `None`: train none.
     pub seed: Option<SeedSpec>,
+    /// Where each stored mood is announced: the collar registry (the pet's live state) and
+    /// the hub (`mood` frames).
+    pub announce: Vec<Recipient<MoodRecorded>>,
 }
 
 /// Look at the queue now (a clip was recorded).
@@ -64,6 +69,8 @@ pub struct MoodSupervisor {
     outputs: MoodOutputs,
     model: Option<(i64, Arc<Model>)>,
     busy: bool,
+    /// A `Wake` came during a round: another round follows it at once.
+    woken: bool,
     seeding: bool,
 }
 
@@ -73,6 +80,7 @@ pub fn start(
     mongo: mongodb::Database,
     s3: aws_sdk_s3::Client,
     alerts: Addr<AlertSupervisor>,
+    announce: Vec<Recipient<MoodRecorded>>,
     settings: &Settings,
 ) -> Addr<MoodSupervisor> {
     let outputs = MoodOutputs {
@@ -86,11 +94,13 @@ pub fn start(
             per_class: settings.mood_seed_per_class,
             ..SeedSpec::DEFAULT
         }),
+        announce,
     };
     let supervisor = MoodSupervisor {
         outputs,
         model: None,
         busy: false,
+        woken: false,
         seeding: false,
     };
     actix::Supervisor::start(move |_| supervisor)
@@ -108,15 +118,17 @@ impl MoodSupervisor {
                 .into_actor(self)
                 .map(|result, actor, ctx| {
                     actor.busy = false;
+                    let mut again = std::mem::take(&mut actor.woken);
                     match result {
                         Ok(Round::Classified { model, claimed }) => {
                             actor.model = Some(model);
-                            if claimed as i64 >= CLAIM_BATCH {
-                                actor.round(ctx);
-                            }
+                            again |= claimed as i64 >= CLAIM_BATCH;
                         }
                         Ok(Round::NoModel) => actor.seed(ctx),
                         Err(error) => tracing::warn!(error = %error, "mood round failed"),
+                    }
+                    if again {
+                        actor.round(ctx);
                     }
                 }),
         );
@@ -218,7 +230,20 @@ async fn classify_one(
         Ok(prediction) => {
             metrics::counter!("pettysync_moods_total", "mood" => prediction.mood.as_str())
                 .increment(1);
-            store::record(&outputs.pg, clip, *version, &prediction).await?;
+            if let Some(row) = store::record(&outputs.pg, clip, *version, &prediction).await? {
+                let recorded = MoodRecorded {
+                    id: row.id,
+                    pet_id: row.pet_id,
+                    mood: MoodState {
+                        mood: prediction.mood,
+                        confidence: row.confidence,
+                        at: row.at.timestamp_millis(),
+                    },
+                };
+                for to in &outputs.announce {
+                    to.do_send(recorded.clone());
+                }
+            }
             if let Err(error) = distress(outputs, clip, &prediction).await {
                 tracing::warn!(error = %error, "could not raise mood_distress");
             }
@@ -324,6 +349,10 @@ impl Handler<Wake> for MoodSupervisor {
     type Result = ();
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
-        self.round(ctx);
+        if self.busy {
+            self.woken = true;
+        } else {
+            self.round(ctx);
+        }
     }
 }

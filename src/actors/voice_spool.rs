@@ -1,7 +1,8 @@
 //! `VoiceSpoolDrainer`: uploads the voice clips that S3 did not take when they arrived (they
 //! wait in PostgreSQL's `voice_spool`), records them in `voice_clips` and takes them out of
 //! the spool. Claims are leased (`FOR UPDATE SKIP LOCKED`), so several servers share the
-//! spool; a clip whose upload fails is tried again with backoff.
+//! spool; a clip whose upload fails is tried again with backoff. A recorded clip of a pet
+//! wakes the mood supervisor.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use actix::prelude::*;
 
 use sqlx::PgPool;
 
+use crate::actors::mood::Wake;
 use crate::retry::Backoff;
 use crate::store::voice as store;
 
@@ -27,6 +29,8 @@ pub struct Spool {
     pub pg: PgPool,
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
+    /// The mood supervisor, told of each recorded clip of a pet.
+    pub mood: Recipient<Wake>,
 }
 
 pub struct VoiceSpoolDrainer {
@@ -75,6 +79,9 @@ async fn drain_round(spool: Spool) -> Result<usize, sqlx::Error> {
                 store::unspool(&spool.pg, clip, &key).await?;
                 metrics::counter!("pettysync_voice_clips_total").increment(1);
                 metrics::counter!("pettysync_voice_unspooled_total").increment(1);
+                if clip.pet_id.is_some() {
+                    spool.mood.do_send(Wake);
+                }
             }
             Err(error) => {
                 let attempt = spooled.attempts.max(0) as u32;

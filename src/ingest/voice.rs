@@ -2,12 +2,15 @@
 //! PostgreSQL. `(serial, seq)` makes a redelivered clip harmless. When S3 does not take a
 //! clip, it goes to the PostgreSQL spool instead (and its message is acknowledged): the
 //! spool drainer uploads it when S3 is back, so an S3 outage neither loses clips nor holds
-//! the broker's in-flight window.
+//! the broker's in-flight window. A recorded clip of a pet wakes the mood supervisor, so its
+//! mood follows within a second instead of at the supervisor's next poll.
 
+use actix::Recipient;
 use sqlx::PgPool;
 
 use super::decode::VoiceClip;
 use super::side::StoreError;
+use crate::actors::mood::Wake;
 use crate::ids::PetId;
 use crate::store::voice::{self as store, ClipRow};
 
@@ -21,6 +24,8 @@ pub struct VoiceStore {
     pub pg: PgPool,
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
+    /// The mood supervisor, told of each recorded clip of a pet.
+    pub mood: Recipient<Wake>,
 }
 
 impl VoiceStore {
@@ -48,6 +53,9 @@ impl VoiceStore {
                     .await
                     .map_err(StoreError::from_sqlx)?;
                 metrics::counter!("pettysync_voice_clips_total").increment(1);
+                if pet.is_some() {
+                    self.mood.do_send(Wake);
+                }
                 Ok(())
             }
             Err(error) => {

@@ -20,6 +20,7 @@ mod helpers;
 mod members;
 mod mood;
 mod moods;
+mod moods_live;
 mod notifications;
 mod openapi;
 mod pets;

@@ -19,11 +19,11 @@ use crate::helpers::{
 };
 
 /// The seed set the test server trains on: small enough for a debug build.
-const SEED_PER_CLASS: usize = 30;
+pub const SEED_PER_CLASS: usize = 30;
 /// Training the seed model in a debug build, then classifying.
-const CLASSIFIED: Duration = Duration::from_secs(300);
+pub const CLASSIFIED: Duration = Duration::from_secs(300);
 
-async fn mood_app() -> TestApp {
+pub async fn mood_app() -> TestApp {
     spawn_app_with(|s| {
         s.mood_seed_per_class = SEED_PER_CLASS;
         // Every distressed mood counts, whatever the small model's confidence.
@@ -33,7 +33,7 @@ async fn mood_app() -> TestApp {
 }
 
 /// A voice message carrying the generator's `k`th 8 kHz clip of `mood`.
-fn voice_message(mood: Mood, k: u64, seq: i64) -> String {
+pub fn voice_message(mood: Mood, k: u64, seq: i64) -> String {
     let clip = synth::clip(7, mood, k, 0, 8_000);
     // hound writes the canonical 44-byte header before the samples.
     let pcm = &clip.wav[44..];

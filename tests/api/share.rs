@@ -169,6 +169,11 @@ impl ShareSocket {
         }
     }
 
+    /// The frames kept so far (passed over by earlier calls), taken out.
+    pub fn take_kept(&mut self) -> Vec<Value> {
+        self.pending.drain(..).collect()
+    }
+
     /// Reads until the server closes (within `within`); the frames before the close, and
     /// its code.
     pub async fn until_closed(&mut self, within: Duration) -> (Vec<Value>, Option<u16>) {

@@ -1,11 +1,12 @@
 //! The messages a collar actor takes: collar messages from the pipeline (answered with what
-//! they left to store), and setup, live-mode and state requests from the registry and HTTP.
+//! they left to store), and setup, live-mode, mood and state requests from the registry and
+//! HTTP.
 
 use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::{Applied, CollarActor};
-use crate::actors::events::LiveState;
+use crate::actors::events::{LiveState, MoodState};
 use crate::domain::sample::Sample;
 use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
@@ -127,6 +128,31 @@ impl Handler<LiveModeChanged> for CollarActor {
         if self.silence.is_some() {
             self.rearm_silence(ctx);
         }
+        self.publish_state(ctx);
+    }
+}
+
+/// A voice clip of the pet was classified: its mood goes into the live state (registry →
+/// collar actor of the pet).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetMood {
+    /// The pet whose clip it was: a collar on another pet by now ignores it.
+    pub pet_id: PetId,
+    /// The clip's mood.
+    pub mood: MoodState,
+}
+
+impl Handler<SetMood> for CollarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetMood, ctx: &mut Context<Self>) {
+        if self.pet_id != Some(msg.pet_id) || !msg.mood.supersedes(self.snap.state.mood.as_ref()) {
+            return;
+        }
+        self.snap.state.mood = Some(msg.mood);
+        // No collar message carries this change: its snapshot goes to persistence itself.
+        self.persist_now();
         self.publish_state(ctx);
     }
 }

@@ -25,7 +25,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-pub use self::handlers::{GetState, LiveModeChanged, PetAt, SetupChanged, StatusReport, Telemetry};
+pub use self::handlers::{
+    GetState, LiveModeChanged, PetAt, SetMood, SetupChanged, StatusReport, Telemetry,
+};
 pub use self::lag::IngestLag;
 pub use self::snapshot::{snapshot_key, SeqSet, Snapshot, SnapshotWrite};
 use super::alerts::RaiseAlert;

@@ -115,6 +115,37 @@ impl SeqSet {
 mod tests {
     use super::*;
 
+    /// A snapshot as servers wrote it before the live state had a `mood`.
+    const BEFORE_MOODS: &str = r#"{"pet_id":"3f0c8a4e-5b7d-4f7a-9c1e-2d6b8e4f1a90",
+        "state":{"online":true,"last_seen":1764151500000,"live":false,
+            "location":{"lat":13.756331,"lon":100.501762,"acc":6.5,"at":1764151500000,"h3":"8b65a5ac0c0dfff"},
+            "battery":{"pct":83,"at":1764151500000},"geofences":{"inside":[]}},
+        "newest_ts":1764151500000,"steps_day":20417,"steps_counted":{"ranges":[[1,3]]},
+        "heart_rate":{"high_run":0,"low_run":0,"alerted":false},"battery":{"armed":true},
+        "offline":{"alerted":false},"fences":{}}"#;
+
+    #[test]
+    fn a_snapshot_written_before_moods_still_loads() {
+        let snapshot: Snapshot = serde_json::from_str(BEFORE_MOODS).expect("it parses");
+        assert_eq!(snapshot.state.mood, None);
+        assert!(snapshot.state.online);
+        assert_eq!(snapshot.state.battery.map(|b| b.pct), Some(83));
+        assert_eq!(snapshot.newest_ts, 1_764_151_500_000);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_its_mood_across_a_restart() {
+        let mut snapshot: Snapshot = serde_json::from_str(BEFORE_MOODS).unwrap();
+        snapshot.state.mood = Some(crate::actors::events::MoodState {
+            mood: crate::mood::Mood::Sad,
+            confidence: 0.9,
+            at: 1_764_151_600_000,
+        });
+        let json = serde_json::to_string(&snapshot).unwrap();
+        let back: Snapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.state.mood, snapshot.state.mood);
+    }
+
     #[test]
     fn a_seq_is_counted_once() {
         let mut set = SeqSet::default();

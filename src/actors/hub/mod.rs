@@ -3,7 +3,7 @@
 //!
 //! - `live_mode`: watches, and a collar in live mode while anyone watches its pet (and out
 //!   of it a grace period after the last watcher left);
-//! - `routing`: state changes to the sessions watching the pet, stored alerts to every
+//! - `routing`: state changes and moods to the sessions watching the pet, stored alerts to every
 //!   session of their recipients and to the share-link sessions of the pet (which cut them
 //!   to their scopes);
 //! - `admission`: at most so many sessions per user and per share link;
@@ -28,7 +28,7 @@ pub use self::admission::{Admission, Admit, Party, Refused, SessionCaps};
 pub use self::live_mode::{Unwatch, Watch};
 pub use self::revocation::{PetAccessLost, RevokeShare, SignInEnded};
 
-use super::events::{Alert, LiveState, SetLiveMode};
+use super::events::{Alert, LiveState, MoodRecorded, SetLiveMode};
 use crate::ids::{PetId, UserId};
 
 /// How long a pet stays in live mode after its last watcher left, so a client that
@@ -51,6 +51,8 @@ pub enum SessionEvent {
     },
     /// A stored alert for a pet the session's user may see, or for the pet of its share link.
     Alert(Arc<Alert>),
+    /// A new mood of a pet the session watches.
+    Mood(Arc<MoodRecorded>),
     /// The session's share link was revoked: it says so and closes.
     Revoked,
     /// The session's user lost this pet: it says so and shows nothing more of it.

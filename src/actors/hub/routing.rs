@@ -1,5 +1,6 @@
-//! Where events go: a pet's new state to the sessions watching it; a stored alert to every
-//! session of its recipients and to the share-link sessions of its pet.
+//! Where events go: a pet's new state and its new moods to the sessions watching it (share
+//! sessions cut them to their scopes); a stored alert to every session of its recipients
+//! and to the share-link sessions of its pet.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,25 +8,41 @@ use std::sync::Arc;
 use actix::{Context, Handler};
 
 use super::{LiveHub, SessionEvent};
-use crate::actors::events::{AlertStored, StateChanged};
-use crate::ids::UserId;
+use crate::actors::events::{AlertStored, MoodRecorded, StateChanged};
+use crate::ids::{PetId, UserId};
 
-impl Handler<StateChanged> for LiveHub {
-    type Result = ();
-
-    fn handle(&mut self, msg: StateChanged, _: &mut Context<Self>) {
-        let Some(watchers) = self.watchers.get(&msg.pet_id) else {
+impl LiveHub {
+    /// Sends `event` to every session watching `pet_id`.
+    fn to_watchers(&self, pet_id: PetId, event: impl Fn() -> SessionEvent) {
+        let Some(watchers) = self.watchers.get(&pet_id) else {
             return;
         };
         let addrs = watchers
             .iter()
             .filter_map(|id| self.sessions.get(id)?.addr.as_ref());
         for addr in addrs {
-            addr.do_send(SessionEvent::State {
-                pet_id: msg.pet_id,
-                state: Arc::clone(&msg.state),
-            });
+            addr.do_send(event());
         }
+    }
+}
+
+impl Handler<StateChanged> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: StateChanged, _: &mut Context<Self>) {
+        self.to_watchers(msg.pet_id, || SessionEvent::State {
+            pet_id: msg.pet_id,
+            state: Arc::clone(&msg.state),
+        });
+    }
+}
+
+impl Handler<MoodRecorded> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: MoodRecorded, _: &mut Context<Self>) {
+        let mood = Arc::new(msg);
+        self.to_watchers(mood.pet_id, || SessionEvent::Mood(Arc::clone(&mood)));
     }
 }
 
@@ -56,8 +73,11 @@ mod tests {
 
     use super::super::testing::{some_alert, watch, Setup};
     use super::super::{GetHubStats, SessionEvent, SharedLink};
-    use crate::actors::events::{Alert, AlertKind, AlertStored, LiveState, StateChanged};
+    use crate::actors::events::{
+        Alert, AlertKind, AlertStored, LiveState, MoodRecorded, MoodState, StateChanged,
+    };
     use crate::ids::{PetId, UserId};
+    use crate::mood::Mood;
 
     #[actix::test]
     async fn alerts_reach_every_session_of_a_recipient_and_no_one_else() {
@@ -107,6 +127,32 @@ mod tests {
         assert_eq!(idle.events().await, 0);
         let seen = watcher.seen.lock().unwrap();
         assert!(matches!(&seen[0], SessionEvent::State { pet_id, .. } if *pet_id == pet));
+    }
+
+    #[actix::test]
+    async fn moods_reach_only_the_sessions_watching_the_pet() {
+        let setup = Setup::start();
+        let user = UserId::new();
+        let (watching, watcher) = setup.session(user).await;
+        let (_, idle) = setup.session(user).await;
+        let (pet, other_pet) = (PetId::new(), PetId::new());
+        setup.hub.do_send(watch(watching, pet));
+        for pet_id in [pet, other_pet] {
+            setup.hub.do_send(MoodRecorded {
+                id: Uuid::new_v4(),
+                pet_id,
+                mood: MoodState {
+                    mood: Mood::Happy,
+                    confidence: 0.9,
+                    at: 1,
+                },
+            });
+        }
+        setup.hub.send(GetHubStats).await.unwrap();
+        assert_eq!(watcher.events().await, 1);
+        assert_eq!(idle.events().await, 0);
+        let seen = watcher.seen.lock().unwrap();
+        assert!(matches!(&seen[0], SessionEvent::Mood(mood) if mood.pet_id == pet));
     }
 
     #[actix::test]

@@ -1,7 +1,7 @@
 //! `CollarRegistry`: finds or starts the actor of a collar, spreads collar actors over one
 //! arbiter per core (by a hash of the serial, so one collar's messages stay in order on one
 //! thread), and answers for collars whose actor is not running (live state from the
-//! snapshot, live-mode commands).
+//! snapshot, live-mode commands). `mood` hands a classified clip's mood to its pet's actor.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -21,6 +21,7 @@ use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::store::collars::{self, CollarSetup};
 
+mod mood;
 mod snapshot;
 
 pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};

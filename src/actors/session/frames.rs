@@ -4,7 +4,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::actors::events::{Alert, AlertKind, LiveState};
+use crate::actors::events::{Alert, AlertKind, LiveState, MoodRecorded};
 use crate::actors::scope::{ShareView, SharedState};
 use crate::ids::PetId;
 
@@ -23,6 +23,8 @@ pub enum ServerMessage<'a> {
     State { pet_id: PetId, state: StateBody<'a> },
     /// A stored alert for a pet the viewer may see.
     Alert { pet_id: PetId, alert: AlertView<'a> },
+    /// A new mood of a pet the viewer watches.
+    Mood { pet_id: PetId, mood: MoodView<'a> },
     /// A refused or malformed client message; `code` is stable (`forbidden`, `bad_request`,
     /// `unauthorized`, `wrong_user`, `rate_limited`, `too_many_pets`, `internal_error`).
     Error {
@@ -49,14 +51,14 @@ pub enum StateBody<'a> {
     /// A user's view: the whole state.
     Full(&'a LiveState),
     /// A share link's view.
-    Shared(SharedState),
+    Shared(Box<SharedState>),
 }
 
 /// The `state` frame of a pet, as `view` shows it (`None`: whole).
 pub fn state_frame(pet_id: PetId, state: &LiveState, view: Option<&ShareView>) -> OutFrame {
     let state = match view {
         None => StateBody::Full(state),
-        Some(view) => StateBody::Shared(view.state(state)),
+        Some(view) => StateBody::Shared(Box::new(view.state(state))),
     };
     ServerMessage::State { pet_id, state }.frame()
 }
@@ -71,6 +73,16 @@ pub struct AlertView<'a> {
     pub details: &'a serde_json::Value,
 }
 
+/// The protocol's `mood` object: the stored mood's id, the mood, its confidence and the
+/// clip's time.
+#[derive(Debug, Serialize)]
+pub struct MoodView<'a> {
+    pub id: Uuid,
+    pub mood: &'a str,
+    pub confidence: f64,
+    pub at: i64,
+}
+
 impl ServerMessage<'_> {
     /// The message's `type`, for metrics.
     pub fn kind(&self) -> &'static str {
@@ -78,6 +90,7 @@ impl ServerMessage<'_> {
             Self::Hello { .. } => "hello",
             Self::State { .. } => "state",
             Self::Alert { .. } => "alert",
+            Self::Mood { .. } => "mood",
             Self::Error { .. } => "error",
             Self::Pong => "pong",
             Self::Revoked { .. } => "revoked",
@@ -87,7 +100,9 @@ impl ServerMessage<'_> {
     /// The pet whose data the message shows, if any: such frames go when the pet is lost.
     fn about(&self) -> Option<PetId> {
         match self {
-            Self::State { pet_id, .. } | Self::Alert { pet_id, .. } => Some(*pet_id),
+            Self::State { pet_id, .. } | Self::Alert { pet_id, .. } | Self::Mood { pet_id, .. } => {
+                Some(*pet_id)
+            }
             _ => None,
         }
     }
@@ -124,6 +139,19 @@ impl ServerMessage<'_> {
             },
         }
     }
+
+    /// The `mood` message for a stored mood.
+    pub fn mood(recorded: &MoodRecorded) -> ServerMessage<'_> {
+        ServerMessage::Mood {
+            pet_id: recorded.pet_id,
+            mood: MoodView {
+                id: recorded.id,
+                mood: recorded.mood.mood.as_str(),
+                confidence: recorded.mood.confidence,
+                at: recorded.mood.at,
+            },
+        }
+    }
 }
 
 /// A serialised text frame and its message type.
@@ -131,7 +159,7 @@ impl ServerMessage<'_> {
 pub struct OutFrame {
     /// The message's `type`, for metrics.
     pub kind: &'static str,
-    /// The pet whose state or alert it shows.
+    /// The pet whose state, alert or mood it shows.
     pub about: Option<PetId>,
     /// The JSON text.
     pub text: String,
@@ -171,6 +199,28 @@ mod tests {
             lost.frame().about,
             None,
             "the notice itself is not the pet's data"
+        );
+    }
+
+    #[test]
+    fn a_mood_message_matches_the_live_protocol() {
+        let recorded = MoodRecorded {
+            id: Uuid::new_v4(),
+            pet_id: PetId::new(),
+            mood: crate::actors::events::MoodState {
+                mood: crate::mood::Mood::Anxious,
+                confidence: 0.81,
+                at: 1_764_151_500_000,
+            },
+        };
+        let frame = ServerMessage::mood(&recorded).frame();
+        assert_eq!(frame.kind, "mood");
+        assert_eq!(frame.about, Some(recorded.pet_id));
+        assert_eq!(
+            json(&frame),
+            serde_json::json!({"type": "mood", "pet_id": recorded.pet_id.to_string(),
+                "mood": {"id": recorded.id.to_string(), "mood": "anxious",
+                         "confidence": 0.81, "at": 1_764_151_500_000_i64}})
         );
     }
 }

@@ -260,6 +260,22 @@ impl Handler<SessionEvent> for UserSession {
                     }
                 }
             },
+            SessionEvent::Mood(mood) if self.watching.contains(&mood.pet_id) => {
+                // A share viewer sees a mood with the `mood` scope, and none from before
+                // the link (a collar's backlog is history), like alerts.
+                let shown = match self.viewer.share() {
+                    None => Some(&*mood),
+                    Some(link) => link
+                        .view
+                        .mood(&mood)
+                        .filter(|m| m.pet_id == link.pet_id && m.mood.at >= link.created_at),
+                };
+                if let Some(shown) = shown {
+                    let frame = ServerMessage::mood(shown).frame();
+                    self.deliver(ctx, Outgoing::Frame(frame));
+                }
+            }
+            SessionEvent::Mood(_) => {}
             SessionEvent::Revoked => self.end(ctx),
             SessionEvent::PetLost(pet_id) => self.lose_pet(pet_id, ctx),
             SessionEvent::SignInEnded(family) => self.sign_in_ended(family, ctx),

@@ -1,5 +1,6 @@
 //! What a session still has to send while its client reads slowly: per pet only the newest
-//! `state` (coalesced), every alert (never dropped), and a few other frames. Pure data, no
+//! `state` (coalesced), every alert (never dropped), and a few other frames (moods, errors,
+//! pongs). Pure data, no
 //! actix, so it is tested on its own.
 
 use std::collections::{HashMap, VecDeque};
@@ -13,7 +14,7 @@ use crate::ids::PetId;
 /// Alerts a session may hold back for a slow client; one more and the session is closed,
 /// because alerts are never dropped while it lives.
 pub const MAX_PENDING_ALERTS: usize = 1000;
-/// Other frames (errors, pongs) a session may hold back; one more and it is closed.
+/// Other frames (moods, errors, pongs) a session may hold back; one more and it is closed.
 pub const MAX_PENDING_FRAMES: usize = 1000;
 
 /// What a session holds back while its client's send buffer is full.
@@ -59,13 +60,18 @@ impl Outbox {
         }
     }
 
-    /// Forgets everything pending about a pet (the viewer lost it): its state and alerts.
+    /// Forgets everything pending about a pet (the viewer lost it): its state, alerts and
+    /// moods.
     pub fn discard_pet(&mut self, pet_id: PetId) {
         self.discard_state(pet_id);
-        let before = self.queue.len();
-        self.queue.retain(|frame| frame.about != Some(pet_id));
-        // Only alerts and states are about a pet, and states are not in the queue.
-        self.alerts -= before - self.queue.len();
+        let about = |frame: &OutFrame| frame.about == Some(pet_id);
+        let alerts = self
+            .queue
+            .iter()
+            .filter(|frame| about(frame) && frame.kind == "alert")
+            .count();
+        self.queue.retain(|frame| !about(frame));
+        self.alerts -= alerts;
     }
 
     /// Holds an `alert` frame back. Alerts are never dropped: past [`MAX_PENDING_ALERTS`]
@@ -75,7 +81,8 @@ impl Outbox {
         self.queue.push_back(frame);
     }
 
-    /// Holds another frame (error, pong) back; past [`MAX_PENDING_FRAMES`] the outbox overflows.
+    /// Holds another frame (mood, error, pong) back; past [`MAX_PENDING_FRAMES`] the outbox
+    /// overflows.
     pub fn push_frame(&mut self, frame: OutFrame) {
         self.queue.push_back(frame);
     }
@@ -119,8 +126,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::actors::events::{Alert, AlertKind};
+    use crate::actors::events::{Alert, AlertKind, MoodRecorded, MoodState};
     use crate::actors::session::frames::ServerMessage;
+    use crate::mood::Mood;
 
     fn state(steps: u64) -> Arc<LiveState> {
         Arc::new(LiveState {
@@ -144,6 +152,19 @@ mod tests {
             acknowledged_at: None,
         };
         ServerMessage::alert(&alert).frame()
+    }
+
+    fn mood_of(pet_id: PetId) -> OutFrame {
+        let recorded = MoodRecorded {
+            id: Uuid::new_v4(),
+            pet_id,
+            mood: MoodState {
+                mood: Mood::Sad,
+                confidence: 0.9,
+                at: 1,
+            },
+        };
+        ServerMessage::mood(&recorded).frame()
     }
 
     fn json(frame: &OutFrame) -> serde_json::Value {
@@ -227,9 +248,14 @@ mod tests {
         outbox.push_state(lost, state(1));
         outbox.push_state(kept, state(2));
         outbox.push_alert(alert_of(lost, 1));
+        outbox.push_frame(mood_of(lost));
         outbox.push_alert(alert_of(kept, 2));
         outbox.push_frame(ServerMessage::Pong.frame());
         outbox.discard_pet(lost);
+        assert_eq!(
+            outbox.alerts, 1,
+            "the lost pet's alert is no longer counted"
+        );
         let left: Vec<_> = outbox.take_ready(usize::MAX).iter().map(json).collect();
         assert_eq!(left.len(), 3, "{left:?}");
         assert!(

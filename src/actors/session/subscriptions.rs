@@ -32,7 +32,7 @@ const CHECKS_IN_FLIGHT: usize = 8;
 /// The answer for one id of a `subscribe`.
 pub(super) enum Answer {
     /// Watched now; its state, unless the registry did not answer.
-    Watched(PetId, Option<LiveState>),
+    Watched(PetId, Option<Arc<LiveState>>),
     /// Not a pet the viewer may see (or not a pet at all: the answer is the same).
     Forbidden(String),
     /// The check itself failed.
@@ -99,7 +99,7 @@ impl UserSession {
                 // The right was checked just now: a pet lost earlier is back.
                 self.lost.remove(&pet_id);
                 match state {
-                    Some(state) => Outgoing::State(pet_id, Arc::new(state)),
+                    Some(state) => Outgoing::State(pet_id, state),
                     None => {
                         let message = format!("no state of pet {pet_id} yet; it follows");
                         error("internal_error", message)
@@ -212,7 +212,7 @@ pub(super) async fn watch(links: &SessionLinks, session_id: Uuid, pet_id: PetId)
     if let Err(error) = &state {
         tracing::error!(error = ?error, pet = %pet_id, "reading a watched pet's state");
     }
-    Answer::Watched(pet_id, state.ok())
+    Answer::Watched(pet_id, state.ok().map(Arc::new))
 }
 
 #[cfg(test)]

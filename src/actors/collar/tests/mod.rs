@@ -254,4 +254,5 @@ async fn a_backlog_from_before_the_pairing_goes_to_the_old_pet_and_not_to_the_li
     assert_eq!(state.battery.expect("battery").pct, 80);
 }
 
+mod mood;
 mod silence;
