@@ -16,6 +16,8 @@
 # Then the archive benchmark (benches/archive/): samples/s of an archival pass beside the
 # MongoDB server's read rate of the same documents, bytes per sample, and `track` over 30 days
 # spanning archive and hot.
+# Then the mood pipeline benchmark (benches/mood_live/): publish → `mood` frame latency
+# p50/p99 at 10 clips/s through the running server, and its seed model's training time.
 #
 # Usage: scripts/bench.sh [--quick]
 #   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
@@ -68,7 +70,7 @@ PY
 }
 drop_bench_data
 
-nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --bench mood_live --no-run
 # One after the other: both load the same two cores, and overlapping runs skew each other.
 status=0
 cargo bench --bench realtime -- "$@" || status=$?
@@ -78,6 +80,9 @@ cargo bench --bench feed -- "$@" || status=$?
 drop_bench_data
 # The mood classifier needs no service: inference per clip, training time, model size.
 cargo bench --bench mood -- "$@" || status=$?
+# Publish → `mood` frame latency at 10 clips/s through the running server (seed model trained at start).
+cargo bench --bench mood_live -- "$@" || status=$?
+drop_bench_data
 # Roll-up pass time for 10 000 stale pet-hours, and GET /stats?bucket=day over a year.
 cargo bench --bench lifecycle -- "$@" || status=$?
 # The archive benchmark: a pass over 1 M samples (--quick: 100 000) beside MongoDB's read rate.
