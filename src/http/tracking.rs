@@ -161,7 +161,8 @@ pub(super) fn time_range(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64
 }
 
 /// Keeps `max` of the streamed points, spread evenly over the `expected` ones (counted
-/// before the read), the first and the last included; holds `max` points, never the track.
+/// before the read; an upper bound), the first and the last included (also when fewer
+/// arrive); holds `max` points, never the track.
 async fn downsample(
     points: impl Stream<Item = Result<history::TrackPoint, HistoryError>>,
     expected: u64,
@@ -169,9 +170,7 @@ async fn downsample(
 ) -> Result<Vec<TrackPoint>, HistoryError> {
     let (n, max_u) = (expected.max(2), max.max(2) as u64);
     let mut kept = Vec::with_capacity(max);
-    let mut last = None;
-    let mut next = 0u64;
-    let mut i = 0u64;
+    let (mut last, mut next, mut i) = (None, 0u64, 0u64);
     futures_util::pin_mut!(points);
     while let Some(point) = points.try_next().await? {
         let point = TrackPoint {
@@ -190,7 +189,6 @@ async fn downsample(
         }
         i += 1;
     }
-    // Fewer points arrived than counted (the count is an upper bound): the last one still ends it.
     if let Some(point) = last {
         if kept.len() == max {
             kept.pop();
