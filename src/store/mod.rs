@@ -11,6 +11,7 @@ pub mod geofences;
 pub mod history;
 pub mod invitations;
 pub mod locks;
+pub mod mood_corrections;
 pub mod mood_models;
 pub mod mood_training;
 pub mod moods;
