@@ -20,6 +20,7 @@ use crate::actors::commands::Commands;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::{LiveHub, SessionCaps};
+use crate::actors::mood_retrain::MoodRetrainer;
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
@@ -123,6 +124,7 @@ impl Application {
             alerts.clone(),
             &settings,
         );
+        MoodRetrainer::from_settings(pg.clone(), s3.clone(), &settings).start();
         let persistence = {
             let outputs = persistence::Outputs {
                 pg: pg.clone(),

@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod locks;
 pub mod mood_corrections;
 pub mod mood_models;
+pub mod mood_retrain;
 pub mod mood_training;
 pub mod moods;
 pub mod notifications;
