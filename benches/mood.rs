@@ -1,6 +1,8 @@
 //! The mood classifier's costs, printed: inference time per clip (p50/p99 for 1 s and 10 s
-//! clips, one thread), clips per second on one core, training time for 10 000 clips (synthesis,
-//! features, fit), the seed model's held-out scores and the model's size.
+//! clips, one thread), clips per second on one core, the cost of calibrating one answer with a
+//! pet's corrections, retraining time for 10 000 clips (synthesis, features, fit: what a
+//! retraining on the seed set plus corrections costs besides fetching the WAVs), the seed
+//! model's held-out scores and the model's size.
 //!
 //! `cargo bench --bench mood [-- --quick]` (scripts/bench.sh runs it). No services needed.
 
@@ -13,6 +15,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use pettysync::mood::calibrate::{self, PetCorrection, MAX_PET_CORRECTIONS};
 use pettysync::mood::synth::{self, SeedSpec, RATES};
 use pettysync::mood::train::{self, TrainOptions};
 use pettysync::mood::{classify, Mood};
@@ -106,6 +109,8 @@ fn main() {
         );
     }
 
+    calibration(&trained.model, quick);
+
     let big = if quick {
         SeedSpec {
             per_class: 400,
@@ -135,12 +140,42 @@ fn main() {
     )
     .expect("the large set trains");
     println!(
-        "\ntraining on {} clips ({} cores): synthesis {:.1} s, features {:.1} s, fit {:.1} s (held-out macro-F1 {:.3})",
+        "\nretraining on {} clips ({} cores): synthesis {:.1} s, features {:.1} s, fit {:.1} s (held-out macro-F1 {:.3})",
         big.per_class * Mood::ALL.len(),
         host::cores(),
         synth_time.as_secs_f64(),
         trained.feature_time.as_secs_f64(),
         trained.fit_time.as_secs_f64(),
         trained.model.metrics.map_or(f64::NAN, |m| m.macro_f1)
+    );
+}
+
+/// CPU per calibrated answer for a pet with the most corrections taken into account, every
+/// one of them of clips the model calls the same as the clip at hand (the worst case).
+fn calibration(model: &pettysync::mood::Model, quick: bool) {
+    let features = |mood, k| {
+        let clip = synth::clip_lasting(78, mood, k, 3, 16_000, Some(2.0));
+        pettysync::mood::extract(&clip.wav).expect("a generated clip analyses")
+    };
+    let corrections: Vec<PetCorrection> = (0..MAX_PET_CORRECTIONS as u64)
+        .map(|k| PetCorrection {
+            mood: Mood::Sad,
+            features: features(Mood::Anxious, k),
+        })
+        .collect();
+    let clips: Vec<_> = (0..if quick { 50 } else { 200 })
+        .map(|k| features(Mood::Anxious, 1_000 + k))
+        .collect();
+    let cpu = thread_cpu();
+    for clip in &clips {
+        let prediction = model.predict(clip);
+        std::hint::black_box(calibrate::calibrate(model, clip, prediction, &corrections));
+    }
+    let per_clip = thread_cpu().saturating_sub(cpu).as_secs_f64() / clips.len() as f64;
+    println!(
+        "\ncalibration with {} corrections: CPU mean {:.3} ms per answer ({} answers)",
+        corrections.len(),
+        per_clip * 1e3,
+        clips.len()
     );
 }

@@ -17,7 +17,8 @@
 //!   pages, access rules), with no I/O;
 //! - the ground floor: `config` (the only reader of the environment), `ids`, `auth`,
 //!   `cache` (Redis and rate limits), `geofence` and `fence_index`, `migrate`, `mood` (the
-//!   mood classifier core: WAV → features → mood, the seed set, training), `rt` (futures
+//!   mood classifier core: WAV → features → mood, the seed set, training, per-pet
+//!   calibration), `rt` (futures
 //!   safe to drop at shutdown), `telemetry` (logs and metrics), `validation`.
 
 pub mod actors;

@@ -20,6 +20,7 @@ use crate::actors::commands::Commands;
 use crate::actors::events::{GetPetState, SocialEvent};
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::{LiveHub, SessionCaps};
+use crate::actors::mood_retrain::MoodRetrainer;
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
@@ -117,6 +118,7 @@ impl Application {
             );
             Supervisor::start(move |_| supervisor)
         };
+        MoodRetrainer::from_settings(pg.clone(), s3.clone(), &settings).start();
         let persistence = {
             let outputs = persistence::Outputs {
                 pg: pg.clone(),

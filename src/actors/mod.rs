@@ -10,6 +10,7 @@ pub mod events;
 pub mod feed;
 pub mod hub;
 pub mod mood;
+pub mod mood_retrain;
 pub mod notifications;
 pub mod persistence;
 pub mod registry;

@@ -11,6 +11,12 @@
 //!
 //! When no model is active at start, the seed model is trained in the background (one node
 //! at a time); clips wait in the queue meanwhile.
+//!
+//! `classify` asks the external endpoint first when one is set (`external`), and otherwise,
+//! or when it fails, the built-in model adjusted by the pet's own corrections.
+
+mod classify;
+pub mod external;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +64,8 @@ pub struct MoodOutputs {
     /// Where each stored mood is announced: the collar registry (the pet's live state) and
     /// the hub (`mood` frames).
     pub announce: Vec<Recipient<MoodRecorded>>,
+    /// The external inference endpoint asked first, when set.
+    pub endpoint: Option<external::Endpoint>,
 }
 
 /// Look at the queue now (a clip was recorded).
@@ -95,6 +103,7 @@ pub fn start(
             ..SeedSpec::DEFAULT
         }),
         announce,
+        endpoint: external::Endpoint::from_settings(settings),
     };
     let supervisor = MoodSupervisor {
         outputs,
@@ -210,27 +219,19 @@ enum ClipError {
 
 async fn classify_one(
     outputs: &MoodOutputs,
-    (version, model): &(i64, Arc<Model>),
+    model: &(i64, Arc<Model>),
     clip: &Claimed,
 ) -> Result<(), sqlx::Error> {
     let result = match fetch(outputs, &clip.s3_key).await {
-        Ok(wav) => {
-            let model = model.clone();
-            match tokio::task::spawn_blocking(move || crate::mood::classify(&model, &wav)).await {
-                Ok(Ok(prediction)) => Ok(prediction),
-                Ok(Err(error)) => Err(ClipError::Bad(error)),
-                Err(error) => Err(ClipError::Passing(format!(
-                    "the classifier stopped: {error}"
-                ))),
-            }
-        }
+        Ok(wav) => classify::classify(outputs, model, clip, wav).await,
         Err(error) => Err(error),
     };
     match result {
-        Ok(prediction) => {
+        Ok(classified) => {
+            let prediction = &classified.prediction;
             metrics::counter!("pettysync_moods_total", "mood" => prediction.mood.as_str())
                 .increment(1);
-            if let Some(row) = store::record(&outputs.pg, clip, *version, &prediction).await? {
+            if let Some(row) = store::record(&outputs.pg, clip, &classified).await? {
                 let recorded = MoodRecorded {
                     id: row.id,
                     pet_id: row.pet_id,
@@ -244,7 +245,7 @@ async fn classify_one(
                     to.do_send(recorded.clone());
                 }
             }
-            if let Err(error) = distress(outputs, clip, &prediction).await {
+            if let Err(error) = distress(outputs, clip, prediction).await {
                 tracing::warn!(error = %error, "could not raise mood_distress");
             }
         }

@@ -8,7 +8,8 @@ use crate::mood::synth::{self, SeedSpec};
 use crate::mood::train::{self, TrainOptions};
 use crate::mood::Mood;
 use crate::store::mood_models;
-use crate::store::mood_training::{self, ModelStore};
+use crate::store::mood_retrain;
+use crate::store::mood_training::ModelStore;
 
 use super::CliError;
 
@@ -26,7 +27,8 @@ pub enum MoodCommand {
         #[arg(long, default_value_t = SeedSpec::DEFAULT.seed)]
         seed: u64,
     },
-    /// Train a model on the seed set, store it as a candidate and print its held-out scores.
+    /// Train a model on the seed set plus every owner's correction (the clips fetched from
+    /// S3), store it as a candidate and print its held-out scores.
     Train {
         /// Make it active if its macro-F1 is not worse than the active model's on the same split.
         #[arg(long)]
@@ -39,6 +41,8 @@ pub enum MoodCommand {
 
 /// Largest `--per-class` (10 000 clips of each mood are a few GiB of WAV).
 const MAX_PER_CLASS: usize = 10_000;
+/// Skipped clips named in the output (the rest are counted).
+const MAX_SKIPS_PRINTED: usize = 20;
 
 pub async fn run(settings: &Settings, command: MoodCommand) -> Result<(), CliError> {
     match command {
@@ -72,12 +76,31 @@ pub async fn run(settings: &Settings, command: MoodCommand) -> Result<(), CliErr
                 bucket: &settings.s3_bucket,
             };
             let options = TrainOptions {
-                seed: SeedSpec::DEFAULT,
+                seed: SeedSpec {
+                    per_class: settings.mood_seed_per_class,
+                    ..SeedSpec::DEFAULT
+                },
                 measure_forest: true,
             };
-            let outcome = mood_training::run(&store, options, Vec::new(), None, promote, "command")
+            let retrained = mood_retrain::retrain(&store, options, promote, "command")
                 .await
                 .map_err(anyhow::Error::from)?;
+            println!(
+                "{} corrected clips taken ({} skipped), high-water mark {}",
+                retrained.corrections,
+                retrained.skipped.len(),
+                retrained
+                    .outcome
+                    .trained
+                    .model
+                    .training
+                    .high_water
+                    .map_or("none".to_owned(), |m| m.to_string())
+            );
+            for why in retrained.skipped.iter().take(MAX_SKIPS_PRINTED) {
+                println!("  skipped {why}");
+            }
+            let outcome = retrained.outcome;
             println!("candidate version {}", outcome.candidate_version);
             print_scores(
                 &outcome.trained,

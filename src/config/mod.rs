@@ -128,6 +128,18 @@ pub struct Settings {
     /// Least confidence of a distressed mood that raises `mood_distress`.
     #[serde(default = "default_mood_alert_confidence")]
     pub mood_alert_confidence: f64,
+    /// Corrections newer than the newest model's training set that trigger a scheduled
+    /// retraining (`PETTYSYNC_MOOD_RETRAIN_MIN_CORRECTIONS`).
+    #[serde(default = "default_mood_retrain_min_corrections")]
+    pub mood_retrain_min_corrections: u32,
+    /// Seconds between the server's looks at the corrections count (one node retrains at a
+    /// time), `PETTYSYNC_MOOD_RETRAIN_INTERVAL_S`.
+    #[serde(default = "default_mood_retrain_interval_s")]
+    pub mood_retrain_interval_s: u64,
+    /// An HTTP inference endpoint (WAV in, `{mood, confidence}` out) asked before the
+    /// built-in model, which stays the fallback (`PETTYSYNC_MOOD_ENDPOINT`); unset: built-in only.
+    #[serde(default)]
+    pub mood_endpoint: Option<String>,
 }
 
 /// How log lines are written.
@@ -198,6 +210,11 @@ impl Settings {
         })
     }
 
+    /// How often `serve` looks whether enough corrections wait for a mood retraining.
+    pub fn mood_retrain_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.mood_retrain_interval_s)
+    }
+
     /// How often `serve` runs a roll-up pass.
     pub fn rollup_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.rollup_interval_s)
@@ -253,6 +270,17 @@ pub const DEFAULT_MOOD_ALERT_CONFIDENCE: f64 = 0.7;
 
 fn default_mood_alert_confidence() -> f64 {
     DEFAULT_MOOD_ALERT_CONFIDENCE
+}
+
+/// Default of `PETTYSYNC_MOOD_RETRAIN_MIN_CORRECTIONS`.
+pub const DEFAULT_MOOD_RETRAIN_MIN_CORRECTIONS: u32 = 50;
+
+fn default_mood_retrain_min_corrections() -> u32 {
+    DEFAULT_MOOD_RETRAIN_MIN_CORRECTIONS
+}
+
+fn default_mood_retrain_interval_s() -> u64 {
+    60
 }
 
 #[cfg(test)]

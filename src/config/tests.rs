@@ -86,3 +86,34 @@ fn roll_ups_run_every_minute_unless_set_and_never_every_zero_seconds() {
         .expect("0 s is refused");
     assert_eq!(error.setting, "PETTYSYNC_ROLLUP_INTERVAL_S");
 }
+
+#[test]
+fn mood_retraining_waits_for_fifty_corrections_unless_set_and_the_endpoint_is_an_http_url() {
+    let settings = settings_with("log", "info").expect("the defaults are valid");
+    assert_eq!(
+        settings.mood_retrain_min_corrections,
+        DEFAULT_MOOD_RETRAIN_MIN_CORRECTIONS
+    );
+    assert_eq!(settings.mood_endpoint, None);
+    let setting = |e: Result<Settings, ConfigError>| e.err().map(|e| e.setting);
+    assert_eq!(
+        setting(settings_with("mood_retrain_min_corrections", 0)).as_deref(),
+        Some("PETTYSYNC_MOOD_RETRAIN_MIN_CORRECTIONS")
+    );
+    assert_eq!(
+        setting(settings_with("mood_retrain_interval_s", 0)).as_deref(),
+        Some("PETTYSYNC_MOOD_RETRAIN_INTERVAL_S")
+    );
+    for bad in ["ftp://models/mood", "not a url"] {
+        assert_eq!(
+            setting(settings_with("mood_endpoint", bad)).as_deref(),
+            Some("PETTYSYNC_MOOD_ENDPOINT")
+        );
+    }
+    let settings = settings_with("mood_endpoint", "https://inference.example/mood")
+        .expect("an https URL is taken");
+    assert_eq!(
+        settings.mood_endpoint.as_deref(),
+        Some("https://inference.example/mood")
+    );
+}

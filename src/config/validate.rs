@@ -52,6 +52,27 @@ impl Settings {
                 "must be from 0 to 1",
             ));
         }
+        if self.mood_retrain_min_corrections == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MOOD_RETRAIN_MIN_CORRECTIONS",
+                "must be at least 1",
+            ));
+        }
+        if self.mood_retrain_interval_s == 0 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MOOD_RETRAIN_INTERVAL_S",
+                "must be at least 1 second",
+            ));
+        }
+        if let Some(endpoint) = &self.mood_endpoint {
+            let scheme = url::Url::parse(endpoint).map(|u| u.scheme().to_owned());
+            if !matches!(scheme.as_deref(), Ok("http" | "https")) {
+                return Err(ConfigError::new(
+                    "PETTYSYNC_MOOD_ENDPOINT",
+                    "expected an http:// or https:// URL",
+                ));
+            }
+        }
         if self.rollup_interval_s == 0 {
             return Err(ConfigError::new(
                 "PETTYSYNC_ROLLUP_INTERVAL_S",

@@ -41,7 +41,9 @@ pub struct MoodView {
     pub mood: String,
     /// The model's probability of its answer.
     pub confidence: f64,
-    pub model_version: i64,
+    /// What answered: the built-in model's version (`"3"`), or `"external"` for the
+    /// `PETTYSYNC_MOOD_ENDPOINT` endpoint.
+    pub model_version: String,
     pub is_corrected: bool,
     /// Epoch ms.
     pub created_at: i64,
@@ -78,7 +80,10 @@ async fn view(
         voice_id: row.voice_id,
         mood: row.mood,
         confidence: row.confidence,
-        model_version: row.model_version,
+        model_version: match (row.classifier.as_str(), row.model_version) {
+            ("external", _) | (_, None) => "external".to_owned(),
+            (_, Some(version)) => version.to_string(),
+        },
         is_corrected: row.is_corrected,
         created_at: row.created_at.timestamp_millis(),
         updated_at: row.updated_at.timestamp_millis(),

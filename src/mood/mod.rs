@@ -6,11 +6,13 @@
 //!   for each mood), because no real labelled pet audio exists that we may ship;
 //! - `model`: multinomial logistic regression on standardised features, serialisable with
 //!   everything it needs to be trusted later (feature version, labels, held-out metrics);
-//! - `train`: fit and evaluate on a held-out split grouped by pet, and the promote rule.
+//! - `train`: fit and evaluate on a held-out split grouped by pet, and the promote rule;
+//! - `calibrate`: a pet's own corrections adjust its results until the next retraining.
 //!
 //! Ground floor: no I/O beyond the bytes handed in, no actors, no HTTP; the store keeps the
 //! models, the server (later) feeds the clips.
 
+pub mod calibrate;
 pub mod features;
 mod label;
 pub mod metrics;

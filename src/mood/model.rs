@@ -7,6 +7,7 @@ use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use crate::mood::calibrate::Prototypes;
 use crate::mood::features::{self, Features, FEATURE_VERSION, N_FEATURES};
 use crate::mood::metrics::Metrics;
 use crate::mood::{Mood, MoodError};
@@ -33,6 +34,10 @@ pub struct Model {
     pub training: TrainingInfo,
     /// Scores on the held-out pets (none for a model not evaluated yet).
     pub metrics: Option<Metrics>,
+    /// What a pet's corrected clips are compared against (`calibrate`); none in a model
+    /// trained before calibration existed, which then answers uncalibrated.
+    #[serde(default)]
+    pub prototypes: Option<Prototypes>,
 }
 
 /// What a model was trained on.
@@ -61,7 +66,8 @@ pub struct Prediction {
     pub mood: Mood,
     /// The probability of `mood`.
     pub confidence: f64,
-    /// Every class's probability, in `Mood::ALL` order.
+    /// Every class's probability, in `Mood::ALL` order (an external endpoint's answer has
+    /// its one class only).
     pub probs: Vec<(Mood, f64)>,
 }
 
@@ -90,6 +96,7 @@ impl Model {
             .iter()
             .flat_map(|f| standardise(&f.0, &means, &scales))
             .collect();
+        let prototypes = Prototypes::of(&rows, y);
         let records =
             Array2::from_shape_vec((x.len(), N_FEATURES), rows).map_err(|e| fail(e.to_string()))?;
         let targets: Array1<usize> = y.iter().map(|m| m.index()).collect();
@@ -111,6 +118,7 @@ impl Model {
             intercepts: fitted.intercept().to_vec(),
             training,
             metrics: None,
+            prototypes: Some(prototypes),
         })
     }
 
@@ -127,7 +135,11 @@ impl Model {
             && self.weights.len() == self.labels.len()
             && self.intercepts.len() == self.labels.len()
             && self.weights.iter().all(|w| w.len() == N_FEATURES)
-            && !self.labels.is_empty();
+            && !self.labels.is_empty()
+            && self
+                .prototypes
+                .as_ref()
+                .is_none_or(Prototypes::is_well_formed);
         if shapes_ok {
             Ok(())
         } else {
@@ -137,9 +149,15 @@ impl Model {
         }
     }
 
+    /// A feature vector in this model's standardised units (each feature minus its training
+    /// mean, over its training spread).
+    pub fn standardise(&self, features: &Features) -> Vec<f64> {
+        standardise(&features.0, &self.means, &self.scales)
+    }
+
     /// The class probabilities of one feature vector (softmax of the linear scores).
     pub fn predict(&self, features: &Features) -> Prediction {
-        let z = standardise(&features.0, &self.means, &self.scales);
+        let z = self.standardise(features);
         let scores: Vec<f64> = self
             .weights
             .iter()

@@ -53,7 +53,8 @@ pub struct Trained {
     pub model: Model,
     /// The held-out examples, to score the active model on the same split.
     pub held_out: Vec<Example>,
-    /// Extra clips that could not be analysed (skipped, not fatal).
+    /// Clips that could not be analysed (skipped, not fatal), by their index in the extra
+    /// clips handed to [`train`] (or in the seed set, for [`train_examples`]).
     pub skipped: Vec<(usize, MoodError)>,
     pub feature_time: Duration,
     pub fit_time: Duration,
@@ -122,20 +123,34 @@ pub fn train(
     extra: Vec<LabelledClip>,
     high_water: Option<i64>,
 ) -> Result<Trained, MoodError> {
-    if extra.len() > MAX_EXTRA_CLIPS {
-        return Err(MoodError::Training(format!(
-            "{} extra clips, over {MAX_EXTRA_CLIPS}",
-            extra.len()
-        )));
-    }
+    check_extra(extra.len())?;
+    let started = Instant::now();
+    let (extra, skipped) = examples(&extra);
+    let analysed = started.elapsed();
+    let mut trained = train_examples(options, extra, high_water)?;
+    trained.skipped = skipped;
+    trained.feature_time += analysed;
+    Ok(trained)
+}
+
+/// As [`train`], with the extra clips already analysed (a retraining analyses the corrected
+/// clips as it fetches them, so it never holds every WAV at once).
+pub fn train_examples(
+    options: &TrainOptions,
+    extra: Vec<Example>,
+    high_water: Option<i64>,
+) -> Result<Trained, MoodError> {
+    check_extra(extra.len())?;
     let started = Instant::now();
     let seed = seed_clips(&options.seed);
-    let (seed_count, extra_count) = (seed.len(), extra.len());
-    let clips: Vec<LabelledClip> = seed.into_iter().chain(extra).collect();
-    let (all, skipped) = examples(&clips);
+    let (seed_examples, skipped) = examples(&seed);
     let feature_time = started.elapsed();
-    let (held_out, train): (Vec<Example>, Vec<Example>) =
-        all.into_iter().partition(|e| is_held_out(&e.pet));
+    let (seed_count, extra_count) = (seed.len(), extra.len());
+    drop(seed);
+    let (held_out, train): (Vec<Example>, Vec<Example>) = seed_examples
+        .into_iter()
+        .chain(extra)
+        .partition(|e| is_held_out(&e.pet));
     if held_out.is_empty() || train.is_empty() {
         return Err(MoodError::Training(format!(
             "{} training and {} held-out clips: both sides need pets",
@@ -157,7 +172,7 @@ pub fn train(
     let info = TrainingInfo {
         clips: train.len(),
         seed_clips: seed_count,
-        extra_clips: extra_count - skipped.iter().filter(|(i, _)| *i >= seed_count).count(),
+        extra_clips: extra_count,
         high_water,
         alternative,
     };
@@ -170,6 +185,15 @@ pub fn train(
         feature_time,
         fit_time: fitting.elapsed(),
     })
+}
+
+fn check_extra(count: usize) -> Result<(), MoodError> {
+    if count > MAX_EXTRA_CLIPS {
+        return Err(MoodError::Training(format!(
+            "{count} extra clips, over {MAX_EXTRA_CLIPS}"
+        )));
+    }
+    Ok(())
 }
 
 /// Scores a model on held-out examples (features of this build's version).

@@ -2,11 +2,11 @@
 //! active model on the same held-out split, store the candidate, promote it if it is not
 //! worse, and record the run. `ensure_seed_model` is what a server runs at start.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::mood::train::{self, LabelledClip, TrainOptions, Trained};
-use crate::mood::Metrics;
+use crate::mood::{Metrics, MoodError};
 use crate::store::locks::{self, Job};
 use crate::store::mood_models::{self, ModelStoreError, RunRecord};
 
@@ -39,6 +39,8 @@ pub enum RunError {
     Mood(#[from] crate::mood::MoodError),
     #[error("the training task stopped: {0}")]
     Task(String),
+    #[error("corrected clips could not be fetched: {0}")]
+    Fetch(String),
 }
 
 /// Trains a candidate on the seed set plus `extra`, stores it, and promotes it when `promote`
@@ -51,8 +53,20 @@ pub async fn run(
     promote: bool,
     trigger: &'static str,
 ) -> Result<RunOutcome, RunError> {
-    let started_at = Utc::now();
-    let result = attempt(store, options, extra, high_water, promote).await;
+    let training = move || train::train(&options, extra, high_water);
+    run_with(store, Utc::now(), training, promote, trigger).await
+}
+
+/// As [`run`], with the training given as a function (run on a thread of its own): a
+/// retraining hands in the corrected clips it has already fetched and analysed.
+pub async fn run_with(
+    store: &ModelStore<'_>,
+    started_at: DateTime<Utc>,
+    training: impl FnOnce() -> Result<Trained, MoodError> + Send + 'static,
+    promote: bool,
+    trigger: &'static str,
+) -> Result<RunOutcome, RunError> {
+    let result = attempt(store, training, promote).await;
     let record = match &result {
         Ok(o) => RunRecord {
             trigger,
@@ -66,28 +80,31 @@ pub async fn run(
             promoted: o.promoted,
             error: None,
         },
-        Err(e) => RunRecord {
-            trigger,
-            started_at,
-            candidate_version: None,
-            active_version: None,
-            training_clips: 0,
-            extra_clips: 0,
-            candidate: None,
-            active: None,
-            promoted: false,
-            error: Some(e.to_string()),
-        },
+        Err(e) => failed_run(trigger, started_at, e),
     };
     mood_models::record_run(store.pg, &record).await?;
     result
 }
 
+/// The record of a run that failed before it had a candidate.
+pub fn failed_run(trigger: &'static str, started_at: DateTime<Utc>, error: &RunError) -> RunRecord {
+    RunRecord {
+        trigger,
+        started_at,
+        candidate_version: None,
+        active_version: None,
+        training_clips: 0,
+        extra_clips: 0,
+        candidate: None,
+        active: None,
+        promoted: false,
+        error: Some(error.to_string()),
+    }
+}
+
 async fn attempt(
     store: &ModelStore<'_>,
-    options: TrainOptions,
-    extra: Vec<LabelledClip>,
-    high_water: Option<i64>,
+    training: impl FnOnce() -> Result<Trained, MoodError> + Send + 'static,
     promote: bool,
 ) -> Result<RunOutcome, RunError> {
     // A thread of its own, not tokio's blocking pool, which a shutdown waits for: SIGTERM
@@ -96,7 +113,7 @@ async fn attempt(
     std::thread::Builder::new()
         .name("mood-training".into())
         .spawn(move || {
-            let _ = sender.send(train::train(&options, extra, high_water));
+            let _ = sender.send(training());
         })
         .map_err(|e| RunError::Task(e.to_string()))?;
     let trained = trained.await.map_err(|e| RunError::Task(e.to_string()))??;

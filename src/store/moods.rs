@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
 use crate::ids::PetId;
-use crate::mood::{Mood, Prediction};
+use crate::mood::{Features, Mood, Prediction, FEATURE_VERSION};
 
 /// Claims of one clip after which a clip that keeps failing for passing reasons (S3 away) is
 /// given up as `failed`, so the queue cannot grow a clip it never finishes.
@@ -59,7 +59,10 @@ pub struct MoodRow {
     pub voice_id: Uuid,
     pub mood: String,
     pub confidence: f64,
-    pub model_version: i64,
+    /// The built-in model's version; `None` for an external endpoint's answer.
+    pub model_version: Option<i64>,
+    /// `model`, `calibrated` (the model adjusted by the pet's corrections) or `external`.
+    pub classifier: String,
     pub is_corrected: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -69,17 +72,50 @@ pub struct MoodRow {
 }
 
 const SELECT_ROW: &str = "SELECT m.id, m.pet_id, m.voice_id, m.mood, m.confidence, m.model_version,
-        m.is_corrected, m.created_at, m.updated_at, m.at, v.s3_key
+        m.classifier, m.is_corrected, m.created_at, m.updated_at, m.at, v.s3_key
     FROM moods m JOIN voice_clips v ON v.id = m.voice_id";
+
+/// What answered for a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classifier {
+    /// The built-in model alone.
+    Model,
+    /// The built-in model, adjusted by the pet's own corrections since its training.
+    Calibrated,
+    /// The external endpoint (`PETTYSYNC_MOOD_ENDPOINT`).
+    External,
+}
+
+impl Classifier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Classifier::Model => "model",
+            Classifier::Calibrated => "calibrated",
+            Classifier::External => "external",
+        }
+    }
+}
+
+/// A clip's classification, as stored.
+#[derive(Debug, Clone)]
+pub struct Classification {
+    pub prediction: Prediction,
+    pub classifier: Classifier,
+    /// The built-in model that answered (or was adjusted); `None` for the external endpoint.
+    pub model_version: Option<i64>,
+    /// The clip's features (this build's `FEATURE_VERSION`), kept so a correction of this
+    /// mood can adjust the pet's next results; `None` when they could not be computed.
+    pub features: Option<Features>,
+}
 
 /// Stores the clip's classification and marks it done, together; the pet's owner now is the
 /// row's `user_id`. Returns the stored row (`None` when the clip already had one).
 pub async fn record(
     pg: &PgPool,
     clip: &Claimed,
-    model_version: i64,
-    prediction: &Prediction,
+    classification: &Classification,
 ) -> Result<Option<MoodRow>, sqlx::Error> {
+    let prediction = &classification.prediction;
     let probs: serde_json::Map<String, serde_json::Value> = prediction
         .probs
         .iter()
@@ -88,18 +124,27 @@ pub async fn record(
     let mut tx = pg.begin().await?;
     let id: Option<(Uuid,)> = sqlx::query_as(
         "INSERT INTO moods (id, user_id, mood, voice_id, pet_id, confidence, model_version,
-                            predicted_mood, probs, at)
-         SELECT $1, p.owner_id, $2, $3, p.id, $4, $5, $2, $6, $7 FROM pets p WHERE p.id = $8
+                            predicted_mood, probs, at, classifier, features, feature_version)
+         SELECT $1, p.owner_id, $2, $3, p.id, $4, $5, $2, $6, $7, $9, $10, $11
+         FROM pets p WHERE p.id = $8
          ON CONFLICT (voice_id) DO NOTHING RETURNING id",
     )
     .bind(Uuid::new_v4())
     .bind(prediction.mood.as_str())
     .bind(clip.voice_id)
     .bind(prediction.confidence.clamp(0.0, 1.0))
-    .bind(model_version)
+    .bind(classification.model_version)
     .bind(sqlx::types::Json(probs))
     .bind(clip.at)
     .bind(clip.pet_id)
+    .bind(classification.classifier.as_str())
+    .bind(classification.features.as_ref().map(|f| f.0.clone()))
+    .bind(
+        classification
+            .features
+            .as_ref()
+            .map(|_| FEATURE_VERSION as i32),
+    )
     .fetch_optional(&mut *tx)
     .await?;
     sqlx::query(
@@ -170,10 +215,14 @@ pub async fn list(
     .await
 }
 
-/// Stores an owner's label; the model's own answer (`predicted_mood`) stays.
+/// Stores an owner's label; the model's own answer (`predicted_mood`) stays. The correction
+/// takes the next correction number, so the next retraining and the pet's calibration see
+/// it as new (a mood corrected again is new again).
 pub async fn correct(pg: &PgPool, id: Uuid, mood: Mood) -> Result<Option<MoodRow>, sqlx::Error> {
     let updated = sqlx::query(
-        "UPDATE moods SET mood = $2, is_corrected = true, updated_at = now() WHERE id = $1",
+        "UPDATE moods SET mood = $2, is_corrected = true, updated_at = now(),
+                          correction_seq = nextval('mood_correction_seq')
+         WHERE id = $1",
     )
     .bind(id)
     .bind(mood.as_str())

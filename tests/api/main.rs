@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod collar;
 mod collars;
+mod corrections;
 mod errors;
 mod faults;
 mod feed;
