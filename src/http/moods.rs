@@ -41,9 +41,12 @@ pub struct MoodView {
     pub mood: String,
     /// The model's probability of its answer.
     pub confidence: f64,
-    /// What answered: the built-in model's version (`"3"`), or `"external"` for the
-    /// `PETTYSYNC_MOOD_ENDPOINT` endpoint.
-    pub model_version: String,
+    /// The built-in model's version that answered (also when the pet's corrections adjusted
+    /// its answer); `null` when the `PETTYSYNC_MOOD_ENDPOINT` endpoint answered.
+    pub model_version: Option<i64>,
+    /// What answered: `model` (the built-in model), `calibrated` (the built-in model adjusted
+    /// by the pet's own corrections) or `external` (the endpoint).
+    pub classifier: String,
     pub is_corrected: bool,
     /// Epoch ms.
     pub created_at: i64,
@@ -80,10 +83,8 @@ async fn view(
         voice_id: row.voice_id,
         mood: row.mood,
         confidence: row.confidence,
-        model_version: match (row.classifier.as_str(), row.model_version) {
-            ("external", _) | (_, None) => "external".to_owned(),
-            (_, Some(version)) => version.to_string(),
-        },
+        model_version: row.model_version.filter(|_| row.classifier != "external"),
+        classifier: row.classifier,
         is_corrected: row.is_corrected,
         created_at: row.created_at.timestamp_millis(),
         updated_at: row.updated_at.timestamp_millis(),

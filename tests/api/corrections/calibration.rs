@@ -55,5 +55,6 @@ async fn a_correction_gives_the_same_pets_next_similar_clip_the_owners_mood_with
         .find(|item| item["id"] == stored[0].id.to_string())
         .expect("the calibrated mood is listed");
     assert_eq!(calibrated["mood"], "sad");
-    assert_eq!(calibrated["model_version"], model.to_string());
+    assert_eq!(calibrated["model_version"], model);
+    assert_eq!(calibrated["classifier"], "calibrated");
 }

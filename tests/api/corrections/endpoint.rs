@@ -78,7 +78,8 @@ async fn the_endpoint_answers_while_it_works_and_the_built_in_model_when_it_fail
         .get(&format!("/v1/pets/{pet}/moods"), lab.owner.bearer())
         .await;
     let body = expect_json(response, StatusCode::OK).await;
-    assert_eq!(body["items"][0]["model_version"], "external");
+    assert_eq!(body["items"][0]["model_version"], serde_json::Value::Null);
+    assert_eq!(body["items"][0]["classifier"], "external");
     assert_eq!(body["items"][0]["confidence"], 0.9);
 
     inference.failing.store(true, Ordering::SeqCst);
