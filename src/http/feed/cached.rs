@@ -172,7 +172,7 @@ fn cut(slice: &TimelineSlice, visible: &[(Card, bool)], fetch: usize, limit: usi
             })
         })
         .collect();
-    entries.sort_by(|a, b| b.key().cmp(&a.key()));
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.key()));
     entries.truncate(fetch);
     assemble(slice, entries, limit)
 }
