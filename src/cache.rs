@@ -126,3 +126,10 @@ impl FailureLimit {
         Ok(())
     }
 }
+
+/// An `EVAL` of `script` over `keys` with `args` (strings: Redis sees every argument as one).
+pub fn eval(script: &str, keys: &[String], args: &[String]) -> deadpool_redis::redis::Cmd {
+    let mut cmd = deadpool_redis::redis::cmd("EVAL");
+    cmd.arg(script).arg(keys.len()).arg(keys).arg(args);
+    cmd
+}

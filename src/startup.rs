@@ -13,11 +13,12 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use self::app_data::AppData;
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::archival::{ArchivalSupervisor, ArchiveStores, StopArchival};
 use crate::actors::collar::{CollarOutputs, IngestLag};
 use crate::actors::commands::Commands;
-use crate::actors::events::{GetPetState, SocialEvent};
+use crate::actors::events::GetPetState;
 use crate::actors::feed::FeedFanout;
 use crate::actors::hub::{LiveHub, SessionCaps};
 use crate::actors::mood_retrain::MoodRetrainer;
@@ -41,6 +42,7 @@ use crate::ingest::voice::VoiceStore;
 use crate::store::archive::RollupsSettled;
 use crate::store::history::History;
 
+mod app_data;
 mod clients;
 
 pub use self::clients::{aws_config, mongo_database, s3_client, sns_client};
@@ -244,6 +246,10 @@ impl Application {
             settings: web::Data::new(settings.clone()),
             feed: web::Data::new(feed),
             social_events: web::Data::new(notifications.recipient()),
+            media_urls: web::Data::new(crate::store::posts::MediaUrls::new(
+                dependencies_s3.clone(),
+                &settings,
+            )),
             s3: web::Data::new(dependencies_s3),
             sns: web::Data::new(dependencies_sns),
         };
@@ -323,52 +329,6 @@ impl Application {
         }
         tracing::info!("server stopped");
         Ok(result?)
-    }
-}
-
-/// Everything handlers receive as `web::Data`, registered once per worker.
-#[derive(Clone)]
-struct AppData {
-    pg: web::Data<PgPool>,
-    mongo: web::Data<mongodb::Database>,
-    redis: web::Data<Redis>,
-    jwt: web::Data<JwtKeys>,
-    hashing: web::Data<PasswordHashing>,
-    admin: web::Data<AdminToken>,
-    dependencies: web::Data<Dependencies>,
-    metrics: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
-    commands: web::Data<Commands>,
-    actors: web::Data<Actors>,
-    hub: web::Data<Addr<LiveHub>>,
-    state_source: web::Data<Recipient<GetPetState>>,
-    session_links: web::Data<SessionLinks>,
-    settings: web::Data<Settings>,
-    feed: web::Data<Addr<FeedFanout>>,
-    social_events: web::Data<Recipient<SocialEvent>>,
-    s3: web::Data<aws_sdk_s3::Client>,
-    sns: web::Data<aws_sdk_sns::Client>,
-}
-
-impl AppData {
-    fn register(&self, cfg: &mut web::ServiceConfig) {
-        cfg.app_data(self.pg.clone())
-            .app_data(self.mongo.clone())
-            .app_data(self.redis.clone())
-            .app_data(self.jwt.clone())
-            .app_data(self.hashing.clone())
-            .app_data(self.admin.clone())
-            .app_data(self.dependencies.clone())
-            .app_data(self.metrics.clone())
-            .app_data(self.commands.clone())
-            .app_data(self.actors.clone())
-            .app_data(self.hub.clone())
-            .app_data(self.state_source.clone())
-            .app_data(self.session_links.clone())
-            .app_data(self.settings.clone())
-            .app_data(self.feed.clone())
-            .app_data(self.social_events.clone())
-            .app_data(self.s3.clone())
-            .app_data(self.sns.clone());
     }
 }
 

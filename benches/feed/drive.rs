@@ -14,7 +14,7 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use crate::setup::{insert_posts, post, wait_drained, POSTS_PER_TX};
-use crate::window::{load_window, ms, read_feed};
+use crate::window::{feed_path, load_window, ms, read_feed};
 use crate::WARM_UP_BUDGET;
 use crate::{Plan, Server, User, BASELINE_RATE, FOLLOWS_EACH, POOL_CONNECTIONS};
 use crate::{REQUEST_TIMEOUT, SETUP_BUDGET, SETUP_IN_FLIGHT, TARGET_P99, TARGET_RATE};
@@ -123,15 +123,31 @@ pub(crate) async fn drive(plan: Plan, server: Server, started: Instant) -> anyho
 
     let mut all_ok = true;
     let mut last = None;
+    let feed = feed_path();
     for rate in [BASELINE_RATE, TARGET_RATE] {
         say(format!(
-            "window: {rate} req/s for {} s, open loop",
+            "window: GET {feed} at {rate} req/s for {} s, open loop",
             plan.window.as_secs()
         ));
-        let window = load_window(&client, base, &users, rate, plan.window, &mut rng).await;
+        let window = load_window(&client, base, &feed, &users, rate, plan.window, &mut rng).await;
         all_ok &= window.errors == 0;
         last = Some(window);
     }
+    // The same generator against the cheapest route: the HTTP stack's own cost per request.
+    say(format!(
+        "baseline window: GET /healthz at {TARGET_RATE} req/s for {} s, open loop",
+        plan.window.as_secs()
+    ));
+    let health = load_window(
+        &client,
+        base,
+        "/healthz",
+        &users,
+        TARGET_RATE,
+        plan.window,
+        &mut rng,
+    );
+    all_ok &= health.await.errors == 0;
     if let Some(window) = last {
         let p99 = window.p99;
         let met = window.errors == 0 && p99.is_some_and(|p| p <= TARGET_P99);

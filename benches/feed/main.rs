@@ -11,6 +11,8 @@
 //! 3. Open-loop windows at [`BASELINE_RATE`] then [`TARGET_RATE`] req/s, each request a random
 //!    user's `GET /v1/feed?limit=20`, spaced evenly and timed from its *intended* start, so
 //!    queueing shows in the figures (no coordinated omission).
+//! 4. A baseline window: `GET /healthz` at [`TARGET_RATE`] with the same generator, so the
+//!    HTTP stack's own CPU per request stands beside the feed's.
 //!
 //! The load generator (two threads in this process) shares the CPUs with the server,
 //! PostgreSQL and Redis; each one's CPU seconds are printed per window. Every phase has a

@@ -23,10 +23,21 @@ const MAX_IN_FLIGHT: usize = 512;
 /// A request that starts this long after its slot is counted as late.
 const LATE_AFTER: Duration = Duration::from_millis(2);
 
+/// The feed page every request reads.
+pub(crate) fn feed_path() -> String {
+    format!("/v1/feed?limit={PAGE_LIMIT}")
+}
+
 /// One feed read, its body read in full; the status, or 0 for a transport error or timeout.
 pub(crate) async fn read_feed(client: &reqwest::Client, base: &str, token: &str) -> u16 {
+    read_path(client, base, &feed_path(), token).await
+}
+
+/// One GET of `path` (the feed, or `/healthz` as the HTTP stack's baseline), its body read in
+/// full; the status, or 0 for a transport error or timeout.
+async fn read_path(client: &reqwest::Client, base: &str, path: &str, token: &str) -> u16 {
     let sent = client
-        .get(format!("{base}/v1/feed?limit={PAGE_LIMIT}"))
+        .get(format!("{base}{path}"))
         .bearer_auth(token)
         .send()
         .await;
@@ -51,6 +62,7 @@ pub(crate) struct Outcome {
 pub(crate) async fn load_window(
     client: &reqwest::Client,
     base: &str,
+    path: &str,
     users: &[User],
     rate: u32,
     length: Duration,
@@ -84,9 +96,10 @@ pub(crate) async fn load_window(
         late += usize::from(lag > LATE_AFTER);
         max_lag = max_lag.max(lag);
         let token = users[rng.gen_range(0..users.len())].token.clone();
-        let (client, base, tx) = (client.clone(), base.to_owned(), tx.clone());
+        let (client, base, path, tx) =
+            (client.clone(), base.to_owned(), path.to_owned(), tx.clone());
         tokio::spawn(async move {
-            let status = read_feed(&client, &base, &token).await;
+            let status = read_path(&client, &base, &path, &token).await;
             let _ = tx.send((intended.elapsed(), status, Instant::now()));
             drop(permit);
         });

@@ -1,7 +1,13 @@
-//! `GET /v1/feed`: the caller's own and followed users' posts, newest first. One Redis read
-//! (the caller's timeline), one SQL query (that page checked against PostgreSQL, plus the
-//! posts of followed authors too popular to fan out) and one render query; a missing
-//! timeline is rebuilt from PostgreSQL first.
+//! `GET /v1/feed`: the caller's own and followed users' posts, newest first.
+//!
+//! A warm read is two Redis round trips and no PostgreSQL query: the caller's timeline slice
+//! (with their cached popular followees), then one script that checks the page's posts
+//! against the cached cards, follows and likes (`cached`). Whatever is not cached is filled
+//! from PostgreSQL first; what cannot be (over a cap, another reader filling it) is read
+//! from PostgreSQL as before: the timeline page checked in one query, rendered in another.
+//! Without Redis the whole page comes from PostgreSQL.
+
+mod cached;
 
 use actix_web::{get, web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +23,7 @@ use crate::http::error::ApiError;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::UserId;
 use crate::store::feed::{self, FeedEntry, TimelineSlice};
-use crate::store::posts::{self, PostView};
+use crate::store::posts::{self, MediaUrls, PostView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_feed);
@@ -30,19 +36,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn get_feed(
     pg: web::Data<PgPool>,
     redis: web::Data<Redis>,
-    s3: web::Data<aws_sdk_s3::Client>,
+    urls: web::Data<MediaUrls>,
     settings: web::Data<Settings>,
     caller: AuthUser,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::try_from(query.into_inner())?;
-    let found = find_page(&pg, &redis, &settings, caller.id, &page).await?;
+    let reader = cached::Reader {
+        pg: &pg,
+        redis: &redis,
+        urls: &urls,
+        settings: &settings,
+        user: caller.id,
+    };
+    let paged = match reader.read(&page).await {
+        Ok(paged) => paged,
+        Err(error) => {
+            // Redis (or PostgreSQL) failed on the way: PostgreSQL alone still answers.
+            metrics::counter!("pettysync_feed_cache_failures_total").increment(1);
+            tracing::warn!(error = ?error, "feed read from PostgreSQL only");
+            from_postgres(&pg, &urls, &settings, caller.id, &page).await?
+        }
+    };
+    Ok(HttpResponse::Ok().json(paged))
+}
+
+/// The page without Redis: the timeline as a rebuild would load it, checked and rendered.
+async fn from_postgres(
+    pg: &PgPool,
+    urls: &MediaUrls,
+    settings: &Settings,
+    user: UserId,
+    page: &Page,
+) -> anyhow::Result<Paged<PostView>> {
+    let before = (page.before_at(), page.before_id());
+    let timeline = feed::recent_posts(pg, user).await?;
+    let slice = TimelineSlice::of(&timeline, before, page.fetch() as usize);
+    let found = checked_page(pg, settings, user, page, slice).await?;
+    render_page(pg, urls, user, found).await
+}
+
+/// Renders a page's posts from PostgreSQL.
+async fn render_page(
+    pg: &PgPool,
+    urls: &MediaUrls,
+    user: UserId,
+    found: FeedPage,
+) -> anyhow::Result<Paged<PostView>> {
     let ids: Vec<Uuid> = found.entries.iter().map(|entry| entry.id).collect();
-    let items = posts::load_views(&pg, &s3, &settings, caller.id, &ids).await?;
-    Ok(HttpResponse::Ok().json(Paged {
-        items,
+    Ok(Paged {
+        items: posts::load_views(pg, urls, user, &ids).await?,
         next_cursor: found.next.map(encode_cursor),
-    }))
+    })
 }
 
 /// A feed page before rendering: its posts, and the key the next page starts below.
@@ -70,12 +115,24 @@ async fn find_page(
             TimelineSlice::of(&timeline, before, fetch)
         }
     };
+    checked_page(pg, settings, user, page, slice).await
+}
+
+/// Checks a timeline slice against PostgreSQL and merges the popular authors' posts in one
+/// query, then cuts the page.
+async fn checked_page(
+    pg: &PgPool,
+    settings: &Settings,
+    user: UserId,
+    page: &Page,
+    slice: TimelineSlice,
+) -> anyhow::Result<FeedPage> {
     let listed: Vec<Uuid> = slice.entries.iter().map(|entry| entry.id).collect();
     let posts = feed::page_posts(
         pg,
         user,
         &listed,
-        before,
+        (page.before_at(), page.before_id()),
         settings.feed_fanout_max_followers,
         page.fetch(),
     )

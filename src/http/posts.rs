@@ -19,13 +19,14 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::actors::feed::{FeedFanout, Nudge};
+use crate::cache::Redis;
 use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{Page, PageQuery, Paged};
 use crate::ids::{PetId, UserId};
-use crate::store::posts::{self, Media, NewPost, PostRow, PostView, StoredMedia};
+use crate::store::posts::{self, Media, MediaUrls, NewPost, PostRow, PostView, StoredMedia};
 use crate::store::{accounts, millis};
 use crate::validation::Violations;
 
@@ -158,6 +159,7 @@ fn declare(body: CreatePost, settings: &Settings) -> Result<Declared, ApiError> 
 async fn create_post(
     pg: web::Data<PgPool>,
     s3: web::Data<aws_sdk_s3::Client>,
+    urls: web::Data<MediaUrls>,
     settings: web::Data<Settings>,
     caller: AuthUser,
     body: ApiJson<CreatePost>,
@@ -173,7 +175,7 @@ async fn create_post(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Created().json(CreatedPost {
-        post: posts::render(&s3, &settings, row).await?,
+        post: posts::render(&urls, row).await?,
         upload: UploadView {
             url: ticket.url,
             method: UPLOAD_METHOD,
@@ -207,6 +209,7 @@ fn new_post(author: UserId, declared: Declared) -> NewPost {
 async fn publish_post(
     pg: web::Data<PgPool>,
     s3: web::Data<aws_sdk_s3::Client>,
+    urls: web::Data<MediaUrls>,
     settings: web::Data<Settings>,
     feed: web::Data<Addr<FeedFanout>>,
     caller: AuthUser,
@@ -226,7 +229,7 @@ async fn publish_post(
     let row = posts::get_own(&pg, caller.id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(posts::render(&s3, &settings, row).await?))
+    Ok(HttpResponse::Ok().json(posts::render(&urls, row).await?))
 }
 
 /// The stored object must exist with exactly the declared size and type.
@@ -261,15 +264,14 @@ async fn check_upload(
 #[get("/v1/posts/{id}")]
 async fn get_post(
     pg: web::Data<PgPool>,
-    s3: web::Data<aws_sdk_s3::Client>,
-    settings: web::Data<Settings>,
+    urls: web::Data<MediaUrls>,
     caller: AuthUser,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = posts::get(&pg, caller.id, path.into_inner())
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(posts::render(&s3, &settings, row).await?))
+    Ok(HttpResponse::Ok().json(posts::render(&urls, row).await?))
 }
 
 /// Deletes the post, its media object, likes and comments (author only; 404 for others).
@@ -278,7 +280,9 @@ async fn get_post(
 #[delete("/v1/posts/{id}")]
 async fn delete_post(
     pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
     s3: web::Data<aws_sdk_s3::Client>,
+    urls: web::Data<MediaUrls>,
     settings: web::Data<Settings>,
     caller: AuthUser,
     path: web::Path<Uuid>,
@@ -289,7 +293,14 @@ async fn delete_post(
     // The object first: if the row's deletion then fails, a retry finds the row and deletes
     // the (already absent) object again, so nothing is left behind either way.
     posts::delete_media(&s3, &settings, &row.media_key).await?;
-    posts::delete(&pg, row.id).await?;
+    // The cached card goes first: from here on no feed shows the post, whatever happens next.
+    posts::bury_card(&redis, row.id).await?;
+    if let Err(error) = posts::delete(&pg, row.id).await {
+        // The post stays: let the feeds show it again (if this fails too, until the retry).
+        let _ = posts::forget_card(&redis, row.id).await;
+        return Err(error.into());
+    }
+    urls.forget(&row.media_key);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -299,8 +310,7 @@ async fn delete_post(
 #[get("/v1/users/{id}/posts")]
 async fn user_posts(
     pg: web::Data<PgPool>,
-    s3: web::Data<aws_sdk_s3::Client>,
-    settings: web::Data<Settings>,
+    urls: web::Data<MediaUrls>,
     caller: AuthUser,
     path: web::Path<UserId>,
     query: web::Query<PageQuery>,
@@ -317,7 +327,7 @@ async fn user_posts(
     });
     let mut items = Vec::with_capacity(paged.items.len());
     for row in paged.items {
-        items.push(posts::render(&s3, &settings, row).await?);
+        items.push(posts::render(&urls, row).await?);
     }
     Ok(HttpResponse::Ok().json(Paged {
         items,

@@ -6,7 +6,9 @@
 //!
 //! A (un)follow also corrects the caller's feed timeline in Redis, every time and not only on
 //! a change: if that fails the answer is 500 with the follow already stored, and the retry
-//! the client makes corrects the timeline then.
+//! the client makes corrects the timeline then. Likes, unlikes and comments drop the feed
+//! caches they change (the post's card, the caller's liked set; see `store::posts::cards`)
+//! the same way: after PostgreSQL, every time, a failure answering 500.
 
 use actix::Recipient;
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -104,6 +106,7 @@ async fn follow(
     }
     // Rebuilt on the next read, with the followee's older posts in it.
     feed::invalidate_timeline(&redis, caller.id).await?;
+    feed::forget_follows(&redis, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -121,6 +124,7 @@ async fn unfollow(
     let followee = followee(&pg, caller.id, path.into_inner()).await?;
     social::unfollow(&pg, caller.id, followee).await?;
     feed::remove_author_from_timeline(&pg, &redis, caller.id, followee).await?;
+    feed::forget_follows(&redis, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -137,6 +141,7 @@ async fn visible_post(pg: &PgPool, caller: UserId, post: Uuid) -> Result<PostRow
 #[post("/v1/posts/{id}/like")]
 async fn like(
     pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
     events: web::Data<Recipient<SocialEvent>>,
     caller: AuthUser,
     path: web::Path<Uuid>,
@@ -154,6 +159,7 @@ async fn like(
         )
         .await?;
     }
+    posts::forget_like(&redis, post.id, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -163,11 +169,13 @@ async fn like(
 #[delete("/v1/posts/{id}/like")]
 async fn unlike(
     pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
     caller: AuthUser,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let post = visible_post(&pg, caller.id, path.into_inner()).await?;
     social::unlike(&pg, post.id, caller.id).await?;
+    posts::forget_like(&redis, post.id, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -224,6 +232,7 @@ impl TryFrom<CreateComment> for CommentText {
 #[post("/v1/posts/{id}/comments")]
 async fn create_comment(
     pg: web::Data<PgPool>,
+    redis: web::Data<Redis>,
     events: web::Data<Recipient<SocialEvent>>,
     caller: AuthUser,
     path: web::Path<Uuid>,
@@ -232,6 +241,8 @@ async fn create_comment(
     let text = CommentText::try_from(body.into_inner())?;
     let post = visible_post(&pg, caller.id, path.into_inner()).await?;
     let comment = social::add_comment(&pg, post.id, caller.id, &text.0).await?;
+    // Its comment count changed.
+    posts::forget_card(&redis, post.id).await?;
     let data = Map::from_iter([
         ("post_id".to_owned(), json!(post.id)),
         ("comment_id".to_owned(), json!(comment.id)),

@@ -19,20 +19,28 @@
 //! - `rebuild`: a timeline rebuilt from PostgreSQL;
 //! - `fan_out`: posts written into the timelines that exist, posts taken out, the audience
 //!   of a post;
-//! - `outbox`: the fan-out outbox rows that published posts leave in PostgreSQL.
+//! - `outbox`: the fan-out outbox rows that published posts leave in PostgreSQL;
+//! - `viewer`: whom a reader follows (and which of them are popular), cached for warm reads;
+//! - `warm`: the one-script check of a page's posts against the cached cards and sets.
 
 mod fan_out;
 mod outbox;
 mod read;
 mod rebuild;
+mod viewer;
+mod warm;
 
 pub use self::fan_out::{
     add_to_timelines, fan_out_followers, invalidate_timeline, published_post,
     remove_author_from_timeline,
 };
 pub use self::outbox::{claim_outbox, mark_processed, pending_outbox, prune_outbox, OutboxRow};
-pub use self::read::{page_posts, read_timeline};
-pub use self::rebuild::rebuild_timeline;
+pub use self::read::{page_posts, popular_posts, read_timeline, read_timeline_and_popular};
+pub use self::rebuild::{rebuild_timeline, recent_posts};
+pub use self::viewer::{
+    fill_follows, followees, forget_follows, mark_follows, FOLLOWS_CAP, FOLLOWS_TTL_S,
+};
+pub use self::warm::{check_posts, Checked};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

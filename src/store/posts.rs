@@ -5,14 +5,23 @@
 //! - here: the post rows and their queries (create, read, list, publish with its outbox row,
 //!   delete);
 //! - `views`: a post as the API shows it, rendered for a viewer;
-//! - `media`: media keys, presigned uploads and downloads, metadata checks, deletion.
+//! - `media`: media keys, presigned uploads, metadata checks, deletion;
+//! - `media_urls`: presigned downloads, cached per object while fresh enough;
+//! - `cards`: posts as every reader sees them and each user's likes, cached in Redis.
 
+mod cards;
 mod media;
+mod media_urls;
 mod views;
 
+pub use self::cards::{
+    bury_card, card_key, fill_cards, fill_liked, fill_marker, forget_card, forget_like, liked_key,
+    liked_posts, mark_cards, mark_liked, Card, LIKED_CAP, MARK_SET,
+};
 pub use self::media::{
     delete_media, head_media, media_key, presign_upload, Media, StoredMedia, UploadTicket,
 };
+pub use self::media_urls::{MediaUrls, MEDIA_URL_CACHE_CAP};
 pub use self::views::{load_views, render, AuthorView, MediaView, PostView};
 
 use chrono::{DateTime, Utc};
@@ -98,6 +107,15 @@ pub async fn get_own(
     Ok(get(pg, author, post)
         .await?
         .filter(|row| row.author_id == author))
+}
+
+/// The published posts among `ids`, unordered, with `viewer`'s `liked_by_me`.
+pub async fn published_rows(
+    pg: &PgPool,
+    viewer: UserId,
+    ids: &[Uuid],
+) -> Result<Vec<PostRow>, sqlx::Error> {
+    rows_by_ids(pg, viewer, ids, false).await
 }
 
 /// Published posts (and, with `own_pending`, the viewer's pending ones) among `ids`, unordered.

@@ -8,8 +8,10 @@
 //!   times) and unfollows;
 //! - here: the helpers they share, what a page carries, and the page's validation.
 
+mod caches;
 mod drain;
 mod fan_out;
+mod media_urls;
 mod timelines;
 
 use std::collections::HashSet;

@@ -19,19 +19,53 @@ pub async fn read_timeline(
     before: (DateTime<Utc>, Uuid),
     fetch: usize,
 ) -> anyhow::Result<Option<TimelineSlice>> {
-    type Scored = Vec<(String, f64)>;
-    let key = timeline_key(redis, user);
-    let bound = before.0.timestamp_micros();
+    let pipe = timeline_pipe(redis, user, before, fetch);
     let mut conn = redis.conn().await?;
-    let (built, below, ties, posts, oldest, _): (
+    let read: TimelineRead = pipe.query_async(&mut conn).await?;
+    Ok(slice_of(read, before, fetch))
+}
+
+/// [`read_timeline`] and, in the same round trip, the user's popular followees as cached
+/// (`None` when they are not: see `viewer`).
+pub async fn read_timeline_and_popular(
+    redis: &Redis,
+    user: UserId,
+    before: (DateTime<Utc>, Uuid),
+    fetch: usize,
+) -> anyhow::Result<(Option<TimelineSlice>, Option<Vec<UserId>>)> {
+    let mut pipe = timeline_pipe(redis, user, before, fetch);
+    pipe.cmd("GET").arg(super::viewer::popular_key(redis, user));
+    let mut conn = redis.conn().await?;
+    let (built, below, ties, posts, oldest, expiry, popular): (
         Option<String>,
         Scored,
         Scored,
         usize,
         Scored,
         i64,
-    ) = redis::pipe()
-        .cmd("ZSCORE")
+        Option<String>,
+    ) = pipe.query_async(&mut conn).await?;
+    let slice = slice_of((built, below, ties, posts, oldest, expiry), before, fetch);
+    // An unreadable list is as good as none: the reader fills it again.
+    let popular = popular.and_then(|json| serde_json::from_str(&json).ok());
+    Ok((slice, popular))
+}
+
+type Scored = Vec<(String, f64)>;
+/// The answers of [`timeline_pipe`]'s commands.
+type TimelineRead = (Option<String>, Scored, Scored, usize, Scored, i64);
+
+/// The commands that read a timeline's slice below `before` and keep it from expiring.
+fn timeline_pipe(
+    redis: &Redis,
+    user: UserId,
+    before: (DateTime<Utc>, Uuid),
+    fetch: usize,
+) -> redis::Pipeline {
+    let key = timeline_key(redis, user);
+    let bound = before.0.timestamp_micros();
+    let mut pipe = redis::pipe();
+    pipe.cmd("ZSCORE")
         .arg(&key)
         .arg(BUILT)
         .cmd("ZREVRANGEBYSCORE")
@@ -62,12 +96,17 @@ pub async fn read_timeline(
         .arg("WITHSCORES")
         .cmd("EXPIRE")
         .arg(&key)
-        .arg(TIMELINE_TTL_S)
-        .query_async(&mut conn)
-        .await?;
-    if built.is_none() {
-        return Ok(None);
-    }
+        .arg(TIMELINE_TTL_S);
+    pipe
+}
+
+/// The slice the pipeline's answers describe; `None` when the timeline is not built.
+fn slice_of(
+    (built, below, ties, posts, oldest, _): TimelineRead,
+    before: (DateTime<Utc>, Uuid),
+    fetch: usize,
+) -> Option<TimelineSlice> {
+    built.as_ref()?;
     let below = parse_entries(below);
     let mut entries: Vec<FeedEntry> = parse_entries(ties)
         .into_iter()
@@ -79,11 +118,11 @@ pub async fn read_timeline(
     let horizon = (posts >= TIMELINE_CAP)
         .then(|| parse_entries(oldest).first().map(FeedEntry::key))
         .flatten();
-    Ok(Some(TimelineSlice {
+    Some(TimelineSlice {
         entries,
         truncated,
         horizon,
-    }))
+    })
 }
 
 /// Post members with their scores; markers (and anything else that is not a post) are skipped.
@@ -145,6 +184,33 @@ pub async fn page_posts(
     .bind(before.1)
     .bind(fetch)
     .bind(i64::try_from(max_followers).unwrap_or(i64::MAX))
+    .fetch_all(pg)
+    .await
+}
+
+/// The published posts below `before` of `authors` (the popular followees, whose posts are
+/// merged in at read time), newest first, at most `fetch`.
+pub async fn popular_posts(
+    pg: &PgPool,
+    authors: &[UserId],
+    before: (DateTime<Utc>, Uuid),
+    fetch: i64,
+) -> Result<Vec<FeedEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.published_at FROM UNNEST($1::uuid[]) AS a(author_id)
+         CROSS JOIN LATERAL (
+             SELECT id, published_at FROM posts
+             WHERE author_id = a.author_id AND status = 'published'
+               AND published_at IS NOT NULL AND (published_at, id) < ($2, $3)
+             ORDER BY published_at DESC, id DESC LIMIT $4
+         ) p
+         ORDER BY p.published_at DESC, p.id DESC
+         LIMIT $4",
+    )
+    .bind(authors)
+    .bind(before.0)
+    .bind(before.1)
+    .bind(fetch)
     .fetch_all(pg)
     .await
 }

@@ -63,7 +63,7 @@ pub async fn rebuild_timeline(
 }
 
 /// The newest [`TIMELINE_CAP`] published posts of the user and of everyone they follow.
-async fn recent_posts(pg: &PgPool, user: UserId) -> Result<Vec<FeedEntry>, sqlx::Error> {
+pub async fn recent_posts(pg: &PgPool, user: UserId) -> Result<Vec<FeedEntry>, sqlx::Error> {
     sqlx::query_as(
         "SELECT p.id, p.published_at
          FROM (SELECT $1::uuid AS author_id

@@ -1,6 +1,6 @@
 //! A post's media object in S3, reached only through presigned URLs and metadata checks:
-//! its key, the presigned PUT a client uploads with, the presigned GET it is shown with,
-//! what S3 holds under the key, and its deletion.
+//! its key, the presigned PUT a client uploads with, what S3 holds under the key, and its
+//! deletion (the presigned GET it is shown with is in `media_urls`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -24,23 +24,6 @@ pub struct Media {
 /// The S3 key of a post's media: `media/{author_id}/{post_id}.{ext}`.
 pub fn media_key(author: UserId, post: Uuid, extension: &str) -> String {
     format!("media/{author}/{post}.{extension}")
-}
-
-/// A presigned GET of a media object, valid for `media_url_ttl_s`. Local computation only.
-pub(super) async fn presign_download(
-    s3: &aws_sdk_s3::Client,
-    settings: &Settings,
-    key: &str,
-) -> anyhow::Result<String> {
-    let config = PresigningConfig::expires_in(Duration::from_secs(settings.media_url_ttl_s))?;
-    let request = s3
-        .get_object()
-        .bucket(&settings.s3_bucket)
-        .key(key)
-        .presigned(config)
-        .await
-        .context("presigning a media download")?;
-    Ok(request.uri().to_owned())
 }
 
 /// Where and how the client uploads a post's media.

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::media::presign_download;
+use super::media_urls::MediaUrls;
 use super::{rows_by_ids, PostRow};
-use crate::config::Settings;
 use crate::ids::{PetId, UserId};
 use crate::store::millis;
 
@@ -49,8 +48,7 @@ pub struct MediaView {
 /// Renders the given posts for `viewer`, in the order of `ids`, skipping ids that no longer exist or are not published.
 pub async fn load_views(
     pg: &PgPool,
-    s3: &aws_sdk_s3::Client,
-    settings: &Settings,
+    urls: &MediaUrls,
     viewer: UserId,
     ids: &[Uuid],
 ) -> anyhow::Result<Vec<PostView>> {
@@ -59,19 +57,16 @@ pub async fn load_views(
     let mut views = Vec::with_capacity(by_id.len());
     for id in ids {
         if let Some(row) = by_id.remove(id) {
-            views.push(render(s3, settings, row).await?);
+            views.push(render(urls, row).await?);
         }
     }
     Ok(views)
 }
 
-/// Shapes a row for the API, with a fresh presigned download URL for its media.
-pub async fn render(
-    s3: &aws_sdk_s3::Client,
-    settings: &Settings,
-    row: PostRow,
-) -> anyhow::Result<PostView> {
-    let url = presign_download(s3, settings, &row.media_key).await?;
+/// Shapes a row for the API, with a presigned download URL for its media (a cached one while
+/// it is fresh enough: see `media_urls`).
+pub async fn render(urls: &MediaUrls, row: PostRow) -> anyhow::Result<PostView> {
+    let url = urls.url(&row.media_key).await?;
     Ok(PostView {
         id: row.id,
         author: AuthorView {
