@@ -159,7 +159,10 @@ async fn like(
         )
         .await?;
     }
-    posts::forget_like(&redis, post.id, caller.id).await?;
+    stale_after_write(
+        posts::forget_like(&redis, post.id, caller.id).await,
+        "a like",
+    );
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -175,7 +178,10 @@ async fn unlike(
 ) -> Result<HttpResponse, ApiError> {
     let post = visible_post(&pg, caller.id, path.into_inner()).await?;
     social::unlike(&pg, post.id, caller.id).await?;
-    posts::forget_like(&redis, post.id, caller.id).await?;
+    stale_after_write(
+        posts::forget_like(&redis, post.id, caller.id).await,
+        "an unlike",
+    );
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -242,7 +248,7 @@ async fn create_comment(
     let post = visible_post(&pg, caller.id, path.into_inner()).await?;
     let comment = social::add_comment(&pg, post.id, caller.id, &text.0).await?;
     // Its comment count changed.
-    posts::forget_card(&redis, post.id).await?;
+    stale_after_write(posts::forget_card(&redis, post.id).await, "a comment");
     let data = Map::from_iter([
         ("post_id".to_owned(), json!(post.id)),
         ("comment_id".to_owned(), json!(comment.id)),
@@ -277,4 +283,14 @@ async fn list_comments(
         items: paged.items.into_iter().map(CommentView::from).collect(),
         next_cursor: paged.next_cursor,
     }))
+}
+
+/// A cache entry that could not be dropped after its PostgreSQL write committed. The write
+/// stands (answering 500 now would make the client repeat a comment); the entry shows the old
+/// count or like for at most its TTL (`store::posts::cards`), and the failure is counted.
+fn stale_after_write<E: std::fmt::Debug>(result: Result<(), E>, what: &str) {
+    if let Err(error) = result {
+        metrics::counter!("pettysync_feed_cache_invalidation_failures_total").increment(1);
+        tracing::warn!(error = ?error, "after {what}, the feed cache could not be updated; it shows the old entry until it expires");
+    }
 }

@@ -175,3 +175,46 @@ async fn without_redis_the_feed_answers_from_postgresql() {
     assert_eq!(during["items"][0]["id"], before["items"][0]["id"]);
     assert_eq!(during["items"][1]["id"], before["items"][1]["id"]);
 }
+
+/// A like and a comment written while Redis is away are answered as done (the write is in
+/// PostgreSQL; only the cache could not be told), so a client never repeats a comment.
+#[actix_web::test]
+async fn without_redis_a_like_and_a_comment_are_stored_and_answered_once() {
+    let base = pettysync::config::Settings::load().expect("settings load");
+    let (switch, _) = TcpSwitch::in_front_of(base.redis_url.expose_secret()).await;
+    let app = spawn_app_with(|s| {
+        s.redis_url = SecretString::from(switch.route(s.redis_url.expose_secret()));
+    })
+    .await;
+    let author = app.register_someone().await;
+    let post = publish_post_directly(&app, &author).await;
+    switch.set(false);
+    let like = app
+        .post(
+            &format!("/v1/posts/{post}/like"),
+            author.bearer(),
+            &json!({}),
+        )
+        .await;
+    let comment = app
+        .post(
+            &format!("/v1/posts/{post}/comments"),
+            author.bearer(),
+            &json!({"text": "good dog"}),
+        )
+        .await;
+    switch.set(true);
+    assert_eq!(like.status(), StatusCode::NO_CONTENT);
+    assert_eq!(comment.status(), StatusCode::CREATED);
+    let comments = expect_json(
+        app.get(&format!("/v1/posts/{post}/comments"), author.bearer())
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        comments["items"].as_array().map(Vec::len),
+        Some(1),
+        "{comments}"
+    );
+}
