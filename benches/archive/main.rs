@@ -21,6 +21,8 @@ mod setup;
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use mongodb::bson::{doc, DateTime as BsonDateTime, Document};
 use pettysync::actors::archival::ArchiveStores;
 use pettysync::config::LogFormat;
@@ -30,6 +32,8 @@ use self::setup::{Bench, COLLARS};
 
 /// Track requests timed; the median and the slowest are printed.
 const TRACK_RUNS: usize = 5;
+/// A UTC day in milliseconds.
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -85,9 +89,11 @@ async fn run(samples: u64) -> anyhow::Result<()> {
         .batch_size(archive::READ_BATCH)
         .await?;
     let (mut read, mut bson_bytes) = (0u64, 0u64);
+    let mut copies = Vec::new();
     while cursor.advance().await? {
         bson_bytes += cursor.current().as_bytes().len() as u64;
         read += 1;
+        copies.push(cursor.deserialize_current()?);
     }
     let read_time = started.elapsed();
     println!(
@@ -96,6 +102,10 @@ async fn run(samples: u64) -> anyhow::Result<()> {
         read as f64 / read_time.as_secs_f64(),
         bson_bytes as f64 / read.max(1) as f64
     );
+
+    let delete_rate = delete_baseline(&bench, copies).await?;
+    let read_rate = read as f64 / read_time.as_secs_f64();
+    let both = 1.0 / (1.0 / read_rate + 1.0 / delete_rate);
 
     let track_before = time_track(&bench).await?;
     let started = Instant::now();
@@ -107,12 +117,13 @@ async fn run(samples: u64) -> anyhow::Result<()> {
     .await?;
     let pass_time = started.elapsed();
     println!(
-        "archival pass (read + compress + upload + verify + delete): {} samples, {} objects in {:.2} s = {:.0} samples/s ({:.0}% of the baseline read rate)",
+        "archival pass (read + compress + upload + verify + delete): {} samples, {} objects in {:.2} s = {:.0} samples/s ({:.0}% of the baseline read rate, {:.0}% of the store's read-then-delete rate, {both:.0} samples/s)",
         report.samples,
         report.objects,
         pass_time.as_secs_f64(),
         report.samples as f64 / pass_time.as_secs_f64(),
-        100.0 * (report.samples as f64 / pass_time.as_secs_f64()) / (read as f64 / read_time.as_secs_f64())
+        100.0 * (report.samples as f64 / pass_time.as_secs_f64()) / read_rate,
+        100.0 * (report.samples as f64 / pass_time.as_secs_f64()) / both
     );
     println!(
         "archive size: {} bytes = {:.1} bytes/sample zstd NDJSON (vs {:.1} as BSON: {:.1}× smaller)",
@@ -128,6 +139,53 @@ async fn run(samples: u64) -> anyhow::Result<()> {
         &track_after,
     );
     Ok(())
+}
+
+/// Baseline: the MongoDB server deleting the same documents the way the pass does (one
+/// `delete_many` per collar and UTC day, by `seq`), from a scratch copy of them. Returns
+/// documents deleted per second.
+async fn delete_baseline(bench: &Bench, copies: Vec<Document>) -> anyhow::Result<f64> {
+    let scratch = bench
+        .stores
+        .mongo
+        .collection::<Document>("telemetry_delete_baseline");
+    scratch.drop().await?;
+    let mut days: std::collections::BTreeMap<(String, i64), Vec<i64>> = Default::default();
+    for doc in &copies {
+        let collar = doc.get_document("meta")?.get_str("collar")?.to_owned();
+        let day = doc
+            .get_datetime("at")?
+            .timestamp_millis()
+            .div_euclid(DAY_MS);
+        let seq = pettysync::store::fields::integer(doc, "seq").context("a seq")?;
+        days.entry((collar, day)).or_default().push(seq);
+    }
+    let total = copies.len();
+    for chunk in copies.chunks(10_000) {
+        scratch.insert_many(chunk.to_vec()).await?;
+    }
+    let started = Instant::now();
+    let mut deleted = 0;
+    for ((collar, day), seqs) in days {
+        let filter = doc! {
+            "meta.collar": collar,
+            "at": { "$gte": BsonDateTime::from_millis(day * DAY_MS), "$lt": BsonDateTime::from_millis((day + 1) * DAY_MS) },
+            "seq": { "$in": seqs },
+        };
+        deleted += scratch.delete_many(filter).await?.deleted_count;
+    }
+    let took = started.elapsed();
+    scratch.drop().await?;
+    anyhow::ensure!(
+        deleted as usize == total,
+        "the baseline deleted {deleted} of {total}"
+    );
+    println!(
+        "MongoDB delete (baseline): {deleted} documents in {:.2} s = {:.0} samples/s, one delete per collar-day by seq as the pass deletes",
+        took.as_secs_f64(),
+        deleted as f64 / took.as_secs_f64()
+    );
+    Ok(deleted as f64 / took.as_secs_f64())
 }
 
 fn stores(stores: &ArchiveStores) -> archive::Stores<'_> {
@@ -169,7 +227,7 @@ async fn time_track(bench: &Bench) -> anyhow::Result<TrackFigures> {
 
 fn print_track(what: &str, figures: &TrackFigures) {
     println!(
-        "{what}: {} points (max_points 10000, of at most 100 000 samples scanned per store), median {:.0} ms, slowest {:.0} ms over {TRACK_RUNS} requests; process RSS {} → {} MiB (peak so far {} MiB)",
+        "{what}: {} points (max_points 10000, the whole range read and downsampled while streaming), median {:.0} ms, slowest {:.0} ms over {TRACK_RUNS} requests; process RSS {} → {} MiB (peak so far {} MiB)",
         figures.points,
         figures.times[figures.times.len() / 2].as_secs_f64() * 1e3,
         figures.times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
