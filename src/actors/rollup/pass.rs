@@ -13,9 +13,11 @@ use crate::store::rollups::{self, DirtyHour, Recomputed};
 
 /// Stale hours claimed (and stored in one transaction) at a time.
 pub const MAX_CLAIM: i64 = 500;
-/// Longest span of a pet's contiguous stale hours read at once, so one read stays well under
-/// [`history::MAX_READ_SAMPLES`] at the fastest reporting interval.
-pub const MAX_SPAN_HOURS: usize = 6;
+/// Longest span of a pet's contiguous stale hours read at once: a day, so a backfill or a
+/// `rollup --from --to` reads each pet-day in one go (three store queries, not twelve), and one
+/// read stays under [`history::MAX_READ_SAMPLES`] at the fastest reporting interval (2 s:
+/// 43 200 samples a day).
+pub const MAX_SPAN_HOURS: usize = 24;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -175,9 +177,10 @@ mod tests {
             hour_ms: hour * HOUR_MS,
             version: 1,
         };
-        let mut claimed: Vec<DirtyHour> = (0..8).map(|h| mark(a, h)).collect();
-        claimed.push(mark(a, 10));
-        claimed.push(mark(b, 11));
+        let longest = MAX_SPAN_HOURS as i64;
+        let mut claimed: Vec<DirtyHour> = (0..longest + 2).map(|h| mark(a, h)).collect();
+        claimed.push(mark(a, longest + 4));
+        claimed.push(mark(b, longest + 5));
         let lengths: Vec<usize> = spans(&claimed).iter().map(|s| s.len()).collect();
         assert_eq!(lengths, vec![MAX_SPAN_HOURS, 2, 1, 1]);
     }
