@@ -137,7 +137,7 @@ impl Application {
             s3: s3.clone(),
             bucket: settings.s3_bucket.clone(),
         };
-        let rollups = RollupSupervisor::new(history, settings.rollup_interval()).start();
+        let rollups = RollupSupervisor::new(history.clone(), settings.rollup_interval()).start();
         let lag = IngestLag::default();
         let registry = CollarRegistry::new(
             pg.clone(),
@@ -252,6 +252,7 @@ impl Application {
             )),
             s3: web::Data::new(dependencies_s3),
             sns: web::Data::new(dependencies_sns),
+            history: web::Data::new(history),
         };
         let server = HttpServer::new(move || {
             App::new()

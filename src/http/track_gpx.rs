@@ -15,12 +15,11 @@ use futures_util::{stream, Stream, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
-use crate::http::tracking::{history_of, time_range};
+use crate::http::tracking::time_range;
 use crate::ids::PetId;
-use crate::store::history::{self, TrackPoint};
+use crate::store::history::{self, History, TrackPoint};
 
 /// Most points one GPX file holds (the HTTP API's contract).
 pub const MAX_GPX_POINTS: u64 = 100_000;
@@ -62,9 +61,7 @@ pub struct GpxQuery {
 #[get("/v1/pets/{id}/track.gpx")]
 async fn track_gpx(
     pg: web::Data<PgPool>,
-    mongo: web::Data<mongodb::Database>,
-    s3: web::Data<aws_sdk_s3::Client>,
-    settings: web::Data<Settings>,
+    history: web::Data<History>,
     caller: AuthUser,
     path: web::Path<PetId>,
     query: web::Query<GpxQuery>,
@@ -72,7 +69,6 @@ async fn track_gpx(
     let pet_id = path.into_inner();
     pet_access(&pg, caller.id, pet_id, Action::View).await?;
     let (from, to) = time_range(query.from, query.to)?;
-    let history = history_of(&pg, &mongo, &s3, &settings);
     let stored = history::count_track_points(&history, pet_id, from, to)
         .await
         .map_err(anyhow::Error::from)?;

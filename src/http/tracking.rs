@@ -14,7 +14,6 @@ use crate::actors::commands::{CollarCommand, Commands};
 use crate::actors::events::{Alert, GetPetState, LiveState};
 use crate::actors::registry::IntervalSet;
 use crate::actors::Actors;
-use crate::config::Settings;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
@@ -97,9 +96,7 @@ pub struct Track {
 #[get("/v1/pets/{id}/track")]
 async fn track(
     pg: web::Data<PgPool>,
-    mongo: web::Data<mongodb::Database>,
-    s3: web::Data<aws_sdk_s3::Client>,
-    settings: web::Data<Settings>,
+    history: web::Data<History>,
     caller: AuthUser,
     path: web::Path<PetId>,
     query: web::Query<TrackQuery>,
@@ -111,7 +108,6 @@ async fn track(
     if !(2..=MAX_TRACK_POINTS).contains(&max_points) {
         return Err(ApiError::field("max_points", "must be between 2 and 10000"));
     }
-    let history = history_of(&pg, &mongo, &s3, &settings);
     let stored = history::count_track_points(&history, pet_id, from, to)
         .await
         .map_err(anyhow::Error::from)?;
@@ -124,21 +120,6 @@ async fn track(
     .await
     .map_err(anyhow::Error::from)?;
     Ok(HttpResponse::Ok().json(Track { points }))
-}
-
-/// The stores a pet's history is read from, out of the server's shared clients.
-pub(super) fn history_of(
-    pg: &PgPool,
-    mongo: &mongodb::Database,
-    s3: &aws_sdk_s3::Client,
-    settings: &Settings,
-) -> History {
-    History {
-        pg: pg.clone(),
-        mongo: mongo.clone(),
-        s3: s3.clone(),
-        bucket: settings.s3_bucket.clone(),
-    }
 }
 
 /// The range a track asks for: `to` defaults to now and `from` to a day before `to`; both

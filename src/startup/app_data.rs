@@ -15,6 +15,7 @@ use crate::cache::Redis;
 use crate::config::Settings;
 use crate::http::authz::AdminToken;
 use crate::http::health::Dependencies;
+use crate::store::history::History;
 use crate::store::posts::MediaUrls;
 
 /// Everything handlers receive as `web::Data`, registered once per worker.
@@ -38,6 +39,7 @@ pub(super) struct AppData {
     pub(super) social_events: web::Data<Recipient<SocialEvent>>,
     pub(super) s3: web::Data<aws_sdk_s3::Client>,
     pub(super) media_urls: web::Data<MediaUrls>,
+    pub(super) history: web::Data<History>,
     pub(super) sns: web::Data<aws_sdk_sns::Client>,
 }
 
@@ -61,6 +63,7 @@ impl AppData {
             .app_data(self.social_events.clone())
             .app_data(self.s3.clone())
             .app_data(self.media_urls.clone())
+            .app_data(self.history.clone())
             .app_data(self.sns.clone());
     }
 }
