@@ -149,14 +149,20 @@ async fn a_new_post_and_an_unfollow_show_in_a_warm_feed() {
     );
 }
 
-#[actix_web::test]
-async fn without_redis_the_feed_answers_from_postgresql() {
+/// A server that reaches Redis through a switch the test can turn off.
+async fn app_behind_redis_switch() -> (TcpSwitch, TestApp) {
     let base = pettysync::config::Settings::load().expect("settings load");
     let (switch, _) = TcpSwitch::in_front_of(base.redis_url.expose_secret()).await;
     let app = spawn_app_with(|s| {
         s.redis_url = SecretString::from(switch.route(s.redis_url.expose_secret()));
     })
     .await;
+    (switch, app)
+}
+
+#[actix_web::test]
+async fn without_redis_the_feed_answers_from_postgresql() {
+    let (switch, app) = app_behind_redis_switch().await;
     let (author, reader) = (app.register_someone().await, app.register_someone().await);
     follow(&app, &reader, &author).await;
     let posts = vec![
@@ -180,12 +186,7 @@ async fn without_redis_the_feed_answers_from_postgresql() {
 /// PostgreSQL; only the cache could not be told), so a client never repeats a comment.
 #[actix_web::test]
 async fn without_redis_a_like_and_a_comment_are_stored_and_answered_once() {
-    let base = pettysync::config::Settings::load().expect("settings load");
-    let (switch, _) = TcpSwitch::in_front_of(base.redis_url.expose_secret()).await;
-    let app = spawn_app_with(|s| {
-        s.redis_url = SecretString::from(switch.route(s.redis_url.expose_secret()));
-    })
-    .await;
+    let (switch, app) = app_behind_redis_switch().await;
     let author = app.register_someone().await;
     let post = publish_post_directly(&app, &author).await;
     switch.set(false);
