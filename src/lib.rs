@@ -25,6 +25,7 @@ pub mod actors;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod fence_index;

@@ -31,6 +31,7 @@ use crate::actors::voice_spool::{Spool, VoiceSpoolDrainer};
 use crate::actors::Actors;
 use crate::auth::{JwtKeys, PasswordHashing};
 use crate::cache::Redis;
+use crate::cluster::{self, Membership};
 use crate::config::Settings;
 use crate::http;
 use crate::http::authz::AdminToken;
@@ -71,6 +72,8 @@ pub struct Application {
     rollups: Addr<RollupSupervisor>,
     archival: Addr<ArchivalSupervisor>,
     arbiters: Vec<Arbiter>,
+    membership: Membership,
+    heartbeat_task: JoinHandle<()>,
     drain_timeout: Duration,
 }
 
@@ -81,6 +84,8 @@ impl Application {
         let jwt =
             JwtKeys::new(settings.require_jwt_secret()?).with_ttl(settings.access_token_ttl_s);
         let settings_drain_timeout = settings.drain_timeout();
+        let node = cluster::node_id(&settings);
+        let metrics = crate::telemetry::metrics_handle(node.as_str());
         let pg = PgPoolOptions::new()
             .max_connections(PG_POOL_SIZE)
             .acquire_timeout(STORE_WAIT)
@@ -91,10 +96,15 @@ impl Application {
         let aws = aws_config(&settings).await;
         let s3 = s3_client(&aws, &settings);
         let sns = sns_client(&aws, &settings);
+        // The first beat is in before ingest starts: a node joining a cluster sees the others
+        // before it takes any collar.
+        let (membership, heartbeat_task) =
+            cluster::start_heartbeat(redis.clone(), node.clone(), settings.node_ttl()).await;
         let (forward, messages) = mpsc::channel(mqtt::ingest_queue(&settings));
-        let (mqtt, mqtt_task) = mqtt::connect(&settings, forward).context("PETTYSYNC_MQTT_URL")?;
+        let (mqtt, mqtt_task) =
+            mqtt::connect(&settings, &node, forward).context("PETTYSYNC_MQTT_URL")?;
         let (outbound, outbound_task) =
-            outbound::connect(&settings).context("PETTYSYNC_MQTT_URL")?;
+            outbound::connect(&settings, &node).context("PETTYSYNC_MQTT_URL")?;
         let commands = Commands::new(
             pg.clone(),
             outbound.client.clone(),
@@ -213,6 +223,7 @@ impl Application {
                 std::sync::Arc::new(move || inbound.is_connected() && outbound.is_connected())
             },
             readiness: Default::default(),
+            membership: membership.clone(),
         };
         let listener = TcpListener::bind(&settings.http_addr).context("PETTYSYNC_HTTP_ADDR")?;
         let address = listener.local_addr()?;
@@ -234,7 +245,7 @@ impl Application {
             hashing: web::Data::new(PasswordHashing::new(settings.hash_concurrency())),
             admin: web::Data::new(AdminToken(settings.admin_token.clone())),
             dependencies: web::Data::new(dependencies),
-            metrics: web::Data::new(crate::telemetry::metrics_handle()),
+            metrics: web::Data::new(metrics),
             commands: web::Data::new(commands),
             actors: web::Data::new(Actors {
                 registry: registry.clone(),
@@ -276,6 +287,8 @@ impl Application {
             rollups,
             archival,
             arbiters,
+            membership,
+            heartbeat_task,
             drain_timeout: settings_drain_timeout,
         })
     }
@@ -318,6 +331,9 @@ impl Application {
         {
             tracing::warn!("alerts not stored in time wait in the outbox for the next start");
         }
+        // Out of the cluster now, so its collars move without waiting for the TTL.
+        self.heartbeat_task.abort();
+        self.membership.leave().await;
         // The acknowledgements of what was stored still go out, however late it is.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.mqtt

@@ -20,11 +20,15 @@ pub fn init_tracing(filter: &str, format: LogFormat) {
 
 /// The process-wide Prometheus recorder. The `metrics` facade has one global recorder by
 /// design, so this is the one piece of process state that every server in the process shares.
-pub fn metrics_handle() -> PrometheusHandle {
+/// Every series carries the label `node` with the id of the first server that asked for it
+/// (a process runs one node; tests that start several servers in one process share one label).
+pub fn metrics_handle(node: &str) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .add_global_label("node", node)
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only when another recorder was installed first, which this crate never does.
             let _ = metrics::set_global_recorder(recorder);

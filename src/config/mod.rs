@@ -140,6 +140,18 @@ pub struct Settings {
     /// built-in model, which stays the fallback (`PETTYSYNC_MOOD_ENDPOINT`); unset: built-in only.
     #[serde(default)]
     pub mood_endpoint: Option<String>,
+    /// This node's name in the cluster (`PETTYSYNC_NODE_ID`); unset: host name and HTTP port.
+    /// It also names the node's MQTT session, so it must stay the same across restarts.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// The MQTT shared subscription group the nodes read collar topics through
+    /// (`PETTYSYNC_MQTT_SHARE_GROUP`); empty: a plain subscription (one node only).
+    #[serde(default = "default_mqtt_share_group")]
+    pub mqtt_share_group: String,
+    /// Seconds a node's heartbeat stays fresh (`PETTYSYNC_NODE_TTL_S`): a node silent this
+    /// long is out of the live-node set, and its collars move.
+    #[serde(default = "default_node_ttl_s")]
+    pub node_ttl_s: u64,
 }
 
 /// How log lines are written.
@@ -220,6 +232,11 @@ impl Settings {
         std::time::Duration::from_secs(self.rollup_interval_s)
     }
 
+    /// How long a node's heartbeat stays fresh.
+    pub fn node_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.node_ttl_s)
+    }
+
     /// How long live mode outlasts the last watcher.
     pub fn live_grace(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.live_grace_s)
@@ -281,6 +298,20 @@ fn default_mood_retrain_min_corrections() -> u32 {
 
 fn default_mood_retrain_interval_s() -> u64 {
     60
+}
+
+/// Default of `PETTYSYNC_MQTT_SHARE_GROUP`.
+pub const DEFAULT_MQTT_SHARE_GROUP: &str = "pettysync";
+
+fn default_mqtt_share_group() -> String {
+    DEFAULT_MQTT_SHARE_GROUP.to_owned()
+}
+
+/// Default of `PETTYSYNC_NODE_TTL_S`.
+pub const DEFAULT_NODE_TTL_S: u64 = 5;
+
+fn default_node_ttl_s() -> u64 {
+    DEFAULT_NODE_TTL_S
 }
 
 #[cfg(test)]

@@ -117,6 +117,26 @@ impl Settings {
                 ));
             }
         }
+        if self.node_ttl_s < 2 {
+            return Err(ConfigError::new(
+                "PETTYSYNC_NODE_TTL_S",
+                "must be at least 2 (a node heartbeats twice per TTL or more)",
+            ));
+        }
+        if let Some(node) = &self.node_id {
+            if !crate::cluster::NodeId::valid(node) {
+                return Err(ConfigError::new(
+                    "PETTYSYNC_NODE_ID",
+                    "must be 1 to 64 letters, digits, '.', '-', '_' or ':'",
+                ));
+            }
+        }
+        if self.mqtt_share_group.contains(['+', '#', '/']) {
+            return Err(ConfigError::new(
+                "PETTYSYNC_MQTT_SHARE_GROUP",
+                "must not contain '/', '+' or '#'",
+            ));
+        }
         if self.mqtt_topic_prefix.is_empty() || self.mqtt_topic_prefix.contains(['+', '#']) {
             return Err(ConfigError::new(
                 "PETTYSYNC_MQTT_TOPIC_PREFIX",

@@ -31,6 +31,8 @@ pub struct Dependencies {
     pub mqtt: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
     /// The last answer, shared by every worker.
     pub readiness: ReadinessCache,
+    /// This node and the live-node set it sees.
+    pub membership: crate::cluster::Membership,
 }
 
 /// The last readiness answer and when it was probed. The lock is held while probing, so
@@ -38,12 +40,17 @@ pub struct Dependencies {
 #[derive(Default)]
 pub struct ReadinessCache(tokio::sync::Mutex<Option<(Instant, Readiness)>>);
 
-/// Readiness: `status` and one entry per dependency, `ok` or `unreachable`.
+/// Readiness: `status` and one entry per dependency, `ok` or `unreachable`; this node's id
+/// and the cluster members it sees (itself included).
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `unavailable`.
     pub status: &'static str,
     pub checks: BTreeMap<&'static str, &'static str>,
+    /// This node's id (`PETTYSYNC_NODE_ID`).
+    pub node: String,
+    /// The live-node set as this node sees it, sorted.
+    pub members: Vec<String>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,7 +70,7 @@ async fn healthz() -> HttpResponse {
     (status = 200, body = Readiness), (status = 503, body = Readiness)))]
 #[get("/readyz")]
 async fn readyz(deps: web::Data<Dependencies>) -> HttpResponse {
-    let body = {
+    let mut body = {
         let mut last = deps.readiness.0.lock().await;
         match last.as_ref() {
             Some((at, readiness)) if at.elapsed() < READINESS_TTL => readiness.clone(),
@@ -74,6 +81,9 @@ async fn readyz(deps: web::Data<Dependencies>) -> HttpResponse {
             }
         }
     };
+    let members = deps.membership.current();
+    body.node = members.me().to_string();
+    body.members = members.nodes().iter().map(ToString::to_string).collect();
     if body.status == READY {
         HttpResponse::Ok().json(body)
     } else {
@@ -128,6 +138,8 @@ async fn probe(deps: &Dependencies) -> Readiness {
     Readiness {
         status: if ready { READY } else { "unavailable" },
         checks,
+        node: String::new(),
+        members: Vec::new(),
     }
 }
 

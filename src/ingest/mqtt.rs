@@ -21,6 +21,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::cluster::NodeId;
 use crate::config::Settings;
 pub use crate::domain::ack::{AckToken, Acknowledge};
 
@@ -127,10 +128,17 @@ impl Acknowledge for Acker {
     }
 }
 
-/// Parses the broker URL (its `client_id` names this server to the broker, and keeps its
-/// session: QoS 1 messages that arrive while it is away wait at the broker).
-pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::v5::OptionError> {
-    let mut options = MqttOptions::parse_url(settings.mqtt_url.expose_secret())?;
+/// Parses the broker URL. The session's client id is the URL's `client_id` and the node id
+/// (`{client_id}-{node}`): it names this node to the broker, the same across restarts, so
+/// its session is kept (QoS 1 messages that arrive while it is away wait at the broker), and
+/// each node of a cluster has its own.
+pub fn options(
+    settings: &Settings,
+    node: &NodeId,
+) -> Result<MqttOptions, rumqttc::v5::OptionError> {
+    let url = with_client_id(settings.mqtt_url.expose_secret(), node, "")
+        .map_err(|_| rumqttc::v5::OptionError::ClientId)?;
+    let mut options = MqttOptions::parse_url(url)?;
     options.set_keep_alive(Duration::from_secs(settings.mqtt_keep_alive_s));
     options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
     options.set_clean_start(false);
@@ -146,11 +154,37 @@ pub fn options(settings: &Settings) -> Result<MqttOptions, rumqttc::v5::OptionEr
     Ok(options)
 }
 
-/// The collar topics the server subscribes to.
-pub fn subscriptions(prefix: &str) -> Vec<String> {
+/// The broker URL with its `client_id` made this node's: `{client_id}-{node}{suffix}` (the
+/// node id's `:` as `-`; `pettysync` when the URL names no client id).
+pub fn with_client_id(raw: &str, node: &NodeId, suffix: &str) -> Result<String, url::ParseError> {
+    let mut url = url::Url::parse(raw)?;
+    let base = url
+        .query_pairs()
+        .find(|(key, _)| key == "client_id")
+        .map_or_else(|| "pettysync".to_owned(), |(_, id)| id.into_owned());
+    let client_id = format!("{base}-{}{suffix}", node.as_str().replace(':', "-"));
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != "client_id")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("client_id", &client_id);
+    Ok(url.into())
+}
+
+/// The collar topics the server subscribes to: through the shared subscription `group`
+/// (`$share/{group}/…`, so each message reaches one node of the cluster), or plainly when
+/// `group` is empty.
+pub fn subscriptions(prefix: &str, group: &str) -> Vec<String> {
     ["telemetry", "voice", "status", "cmd/ack"]
         .iter()
-        .map(|channel| format!("{prefix}/collars/+/{channel}"))
+        .map(|channel| match group {
+            "" => format!("{prefix}/collars/+/{channel}"),
+            group => format!("$share/{group}/{prefix}/collars/+/{channel}"),
+        })
         .collect()
 }
 
@@ -166,9 +200,10 @@ pub fn ingest_queue(settings: &Settings) -> usize {
 /// Starts the connection; it reconnects with backoff until `disconnect`.
 pub fn connect(
     settings: &Settings,
+    node: &NodeId,
     forward: mpsc::Sender<Inbound>,
 ) -> anyhow::Result<(MqttLink, JoinHandle<()>)> {
-    let (client, eventloop) = AsyncClient::new(options(settings)?, REQUEST_CHANNEL_CAPACITY);
+    let (client, eventloop) = AsyncClient::new(options(settings, node)?, REQUEST_CHANNEL_CAPACITY);
     let (tx, rx) = watch::channel(false);
     let intake = Arc::new(AtomicBool::new(true));
     let driver = Driver {
@@ -177,7 +212,7 @@ pub fn connect(
         forward,
         budget: Arc::new(Semaphore::new(INGEST_QUEUE_BYTES)),
         intake: intake.clone(),
-        topics: subscriptions(&settings.mqtt_topic_prefix),
+        topics: subscriptions(&settings.mqtt_topic_prefix, &settings.mqtt_share_group),
     };
     let task = tokio::spawn(driver.run(eventloop));
     Ok((
@@ -280,7 +315,32 @@ mod tests {
     #[test]
     fn rumqttc_takes_the_least_keep_alive_the_settings_allow() {
         let settings = Settings::defaults_with("mqtt_keep_alive_s", 5).expect("5 s is valid");
-        options(&settings).expect("rumqttc takes it");
+        options(&settings, &node()).expect("rumqttc takes it");
+    }
+
+    fn node() -> NodeId {
+        NodeId::parse("host-a:8080").unwrap()
+    }
+
+    #[test]
+    fn each_node_has_its_own_session_named_after_it() {
+        let settings = Settings::defaults_with("mqtt_keep_alive_s", 5).unwrap();
+        let options = options(&settings, &node()).unwrap();
+        assert_eq!(options.client_id(), "pettysync-1-host-a-8080");
+        let url = "mqtt://broker:1883?keep_alive_secs=5&client_id=fleet";
+        let command = with_client_id(url, &node(), "-cmd").unwrap();
+        assert!(
+            command.ends_with("keep_alive_secs=5&client_id=fleet-host-a-8080-cmd"),
+            "{command}"
+        );
+    }
+
+    #[test]
+    fn nodes_read_collar_topics_through_one_shared_subscription() {
+        let shared = subscriptions("ps", "pettysync");
+        assert_eq!(shared[0], "$share/pettysync/ps/collars/+/telemetry");
+        assert_eq!(shared.len(), 4);
+        assert_eq!(subscriptions("ps", "")[3], "ps/collars/+/cmd/ack");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cluster::NodeId;
 use crate::config::Settings;
 
 /// Commands queued for the connection before senders wait.
@@ -38,26 +39,12 @@ impl Outbound {
     }
 }
 
-/// Connects (and keeps reconnecting) the command client, as `{client_id}-cmd` of the broker
-/// URL, with a clean session: a command is recorded in PostgreSQL before it is published,
-/// and one the collar never got is sent again by whoever wants it.
-pub fn connect(settings: &Settings) -> anyhow::Result<(Outbound, JoinHandle<()>)> {
-    let mut url = url::Url::parse(settings.mqtt_url.expose_secret())?;
-    let client_id = url
-        .query_pairs()
-        .find(|(key, _)| key == "client_id")
-        .map(|(_, id)| format!("{id}-cmd"))
-        .unwrap_or_else(|| "pettysync-cmd".to_owned());
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(key, _)| key != "client_id")
-        .map(|(key, value)| (key.into_owned(), value.into_owned()))
-        .collect();
-    url.query_pairs_mut()
-        .clear()
-        .extend_pairs(kept)
-        .append_pair("client_id", &client_id);
-    let mut options = MqttOptions::parse_url(url.as_str())?;
+/// Connects (and keeps reconnecting) the command client, as `{client_id}-{node}-cmd` of the
+/// broker URL, with a clean session: a command is recorded in PostgreSQL before it is
+/// published, and one the collar never got is sent again by whoever wants it.
+pub fn connect(settings: &Settings, node: &NodeId) -> anyhow::Result<(Outbound, JoinHandle<()>)> {
+    let url = super::mqtt::with_client_id(settings.mqtt_url.expose_secret(), node, "-cmd")?;
+    let mut options = MqttOptions::parse_url(url)?;
     options
         .set_keep_alive(Duration::from_secs(settings.mqtt_keep_alive_s))
         .set_clean_session(true)

@@ -37,7 +37,7 @@ async fn two_serving_nodes_archive_each_day_once_and_lose_nothing() {
     env.push(("PETTYSYNC_ARCHIVE_INTERVAL_S", "1".to_owned()));
     env.push(("PETTYSYNC_ROLLUP_INTERVAL_S", "1".to_owned()));
     run_ok(&env, &["migrate"]).await;
-    let first = ServerProcess::start(&env).await;
+    let first = ServerProcess::start_node(&env, "node-a").await;
     let app = first.app(&settings);
     let owner = app.register_someone().await;
     let mut expected = BTreeSet::new();
@@ -53,7 +53,7 @@ async fn two_serving_nodes_archive_each_day_once_and_lose_nothing() {
             }
         }
     }
-    let second = ServerProcess::start(&env).await;
+    let second = ServerProcess::start_node(&env, "node-b").await;
     insert(&app, docs).await;
 
     let pg = app.pg().await;
