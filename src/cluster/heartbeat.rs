@@ -162,3 +162,55 @@ impl Beat {
         Ok(nodes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn redis() -> Redis {
+        let mut settings = Settings::load().expect("the test environment's settings");
+        settings.redis_prefix = format!("test-cluster-{}:", uuid::Uuid::new_v4());
+        Redis::new(&settings).expect("the pool builds")
+    }
+
+    fn ids(members: &Members) -> Vec<&str> {
+        members.nodes().iter().map(NodeId::as_str).collect()
+    }
+
+    /// Polls `membership` until its set is `want` (a few TTLs at most).
+    async fn until(membership: &Membership, want: &[&str]) {
+        let mut changes = membership.watch();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ids(&changes.borrow_and_update()) != want {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let changed = tokio::time::timeout(left, changes.changed()).await;
+            assert!(
+                changed.is_ok(),
+                "still {:?}, want {want:?}",
+                ids(&membership.current())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn nodes_see_each_other_and_a_silent_node_ages_out_while_a_leaving_one_goes_at_once() {
+        let redis = redis();
+        let ttl = Duration::from_secs(2);
+        let node = |id: &str| NodeId::parse(id).unwrap();
+        let (a, _a_beats) = start_heartbeat(redis.clone(), node("a"), ttl).await;
+        let (b, b_beats) = start_heartbeat(redis.clone(), node("b"), ttl).await;
+        let (c, c_beats) = start_heartbeat(redis.clone(), node("c"), ttl).await;
+        until(&a, &["a", "b", "c"]).await;
+        until(&b, &["a", "b", "c"]).await;
+
+        // b dies without a word: out one TTL later.
+        b_beats.abort();
+        until(&a, &["a", "c"]).await;
+        // c shuts down: out at a's next beat.
+        c_beats.abort();
+        c.leave().await;
+        until(&a, &["a"]).await;
+        assert_eq!(b.me().as_str(), "b");
+    }
+}

@@ -53,6 +53,29 @@ async fn readyz_is_ready_when_every_dependency_is_up() {
     }
 }
 
+/// Two nodes on the same stores see each other in `/readyz`, each naming itself.
+#[actix_web::test]
+async fn readyz_names_the_node_and_the_cluster_members_it_sees() {
+    let isolation = crate::helpers::Isolation::new();
+    let node = |id: &str| {
+        isolation.settings(|s| {
+            s.node_id = Some(id.to_owned());
+            s.node_ttl_s = 2;
+        })
+    };
+    pettysync::migrate::run(&node("node-a"))
+        .await
+        .expect("migrations apply to a fresh database");
+    let a = crate::helpers::spawn_app_on(&isolation, node("node-a")).await;
+    let _b = crate::helpers::spawn_app_on(&isolation, node("node-b")).await;
+
+    let body = readyz_until(&a, StatusCode::OK, |body| {
+        body["members"] == serde_json::json!(["node-a", "node-b"])
+    })
+    .await;
+    assert_eq!(body["node"], "node-a", "{body}");
+}
+
 #[actix_web::test]
 async fn readyz_names_redis_when_it_is_down() {
     let app = spawn_app_with(|settings| {
