@@ -147,7 +147,7 @@ async fn run(plan: Plan, load: Handle) -> i32 {
     let port = broker.port;
     let baseline_run = load.spawn(baseline(port, plan, clock));
     match baseline_run.await {
-        Ok(Ok(figure)) => summary.baseline = Some(figure),
+        Ok(Ok(figure)) => summary.set_baseline(figure),
         Ok(Err(error)) => summary.fail(format!("baseline: {error:#}")),
         Err(error) => summary.fail(format!("baseline: {error}")),
     }
