@@ -51,7 +51,7 @@ impl Plan {
                 sessions: 1_000,
                 rate: FIXED_RATE,
                 window: Duration::from_secs(5),
-                idle_collars: 2_000,
+                idle_collars: 1_000,
             }
         } else {
             Plan {
