@@ -41,6 +41,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench programs without
     // it, and training models has no place in a test run.
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!("mood: a benchmark; run it with `cargo bench --bench mood -- [--quick]`");
         return;
     }

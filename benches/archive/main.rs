@@ -43,6 +43,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!("archive: a benchmark; run it with `cargo bench --bench archive -- [--quick] [--samples N]`");
         return;
     }

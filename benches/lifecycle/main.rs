@@ -49,6 +49,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench programs without it.
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!(
             "lifecycle: a benchmark; run it with `cargo bench --bench lifecycle -- [--quick]`"
         );

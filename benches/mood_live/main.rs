@@ -37,6 +37,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!("mood_live: a benchmark; run it with `cargo bench --bench mood_live -- [--quick] [--rate N]`");
         return;
     }

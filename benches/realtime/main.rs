@@ -91,6 +91,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench programs without
     // it, and a benchmark has no place in a test run.
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!(
             "realtime: a benchmark; run it with scripts/bench.sh or `cargo bench --bench realtime`"
         );

@@ -67,7 +67,7 @@ impl Row {
         limit: f64,
     ) -> Row {
         Row {
-            target: format!("≤ {} {unit}", number(limit)),
+            target: format!("≤ {} {unit}", bound(limit)).trim_end().to_owned(),
             met: Some(value <= limit),
             better: Some(Better::Lower),
             ..Row::reference(bench, figure, value, unit)
@@ -83,7 +83,7 @@ impl Row {
         floor: f64,
     ) -> Row {
         Row {
-            target: format!("≥ {} {unit}", number(floor)),
+            target: format!("≥ {} {unit}", bound(floor)).trim_end().to_owned(),
             met: Some(value >= floor),
             better: Some(Better::Higher),
             ..Row::reference(bench, figure, value, unit)
@@ -168,6 +168,15 @@ fn append(path: &std::ffi::OsStr, line: &str) -> std::io::Result<()> {
     file.write_all(format!("{line}\n").as_bytes())
 }
 
+/// A target's bound: whole numbers without decimals (a target is written, not measured).
+fn bound(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1_000.0 {
+        format!("{value:.0}")
+    } else {
+        number(value)
+    }
+}
+
 /// A value as the tables show it: grouped thousands above 1 000, a few significant digits below.
 pub fn number(value: f64) -> String {
     if !value.is_finite() {
@@ -194,4 +203,36 @@ pub fn number(value: f64) -> String {
     } else {
         format!("{value:.2}")
     }
+}
+
+/// Checks of the row format that `summary.py` reads, run when `cargo test --all-targets` runs
+/// a benchmark program without `--bench` (a bench program has no test harness); panics on a
+/// mismatch. `summary.py --self-test` checks the same numbers on the table's side.
+pub fn check_format() {
+    for (value, shown) in [
+        (2412.4, "2 412"),
+        (1_234_567.0, "1 234 567"),
+        (-4321.0, "-4 321"),
+        (150.0, "150"),
+        (12.34, "12.3"),
+        (0.256, "0.26"),
+        (f64::NAN, "n/a"),
+    ] {
+        assert_eq!(number(value), shown, "number({value})");
+    }
+    let row = Row::at_most("check", "p99", 4.0, "ms", 5.0);
+    assert_eq!((row.met, row.target.as_str()), (Some(true), "≤ 5 ms"));
+    assert_eq!(Row::at_least("check", "f1", 1.0, "", 0.9).target, "≥ 0.90");
+    assert_eq!(
+        Row::at_least("check", "rate", 10.0, "req/s", 2_000.0).met,
+        Some(false)
+    );
+    assert_eq!(row.clone().unjudged("quick").met, None);
+    let parsed: serde_json::Value = serde_json::from_str(&row.json()).expect("a row is JSON");
+    assert_eq!(parsed["figure"], "p99");
+    assert_eq!(parsed["better"], "lower");
+    assert_eq!(parsed["met"], true);
+    let missing = Row::reference("check", "rate", f64::NAN, "req/s");
+    let parsed: serde_json::Value = serde_json::from_str(&missing.json()).expect("a row is JSON");
+    assert!(parsed["value"].is_null() && parsed["met"].is_null() && parsed["better"].is_null());
 }
