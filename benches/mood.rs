@@ -7,10 +7,6 @@
 //! `cargo bench --bench mood [-- --quick]` (scripts/bench.sh runs it). No services needed.
 
 #[path = "support/mod.rs"]
-#[allow(
-    dead_code,
-    reason = "this benchmark uses the CPU and statistics helpers only"
-)]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -19,7 +15,17 @@ use pettysync::mood::calibrate::{self, PetCorrection, MAX_PET_CORRECTIONS};
 use pettysync::mood::synth::{self, SeedSpec, RATES};
 use pettysync::mood::train::{self, TrainOptions};
 use pettysync::mood::{classify, Mood};
+use support::summary::{Better, Row};
 use support::{host, stats};
+
+const BENCH: &str = "mood";
+/// Retraining on this many clips should take under [`RETRAIN_TARGET_S`] (features and fit).
+const RETRAIN_CLIPS: f64 = 10_000.0;
+const RETRAIN_TARGET_S: f64 = 60.0;
+/// Inference CPU per 10 s clip, ms.
+const INFERENCE_10S_TARGET_MS: f64 = 10.0;
+/// The seed model's held-out macro-F1 (also a test's floor).
+const SEED_F1_TARGET: f64 = 0.9;
 
 /// This thread's CPU time, to the nanosecond (`/proc/thread-self/schedstat`), so a busy
 /// shared machine's waiting does not count as the classifier's cost.
@@ -31,7 +37,15 @@ fn thread_cpu() -> Duration {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench programs without
+    // it, and training models has no place in a test run.
+    if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
+        println!("mood: a benchmark; run it with `cargo bench --bench mood -- [--quick]`");
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     println!(
         "mood benchmark on {} ({} cores, load {})",
         host::machine(),
@@ -66,10 +80,27 @@ fn main() {
         );
     }
     println!("{}", metrics.table());
-    println!(
-        "model size: {} bytes of JSON",
-        trained.model.to_json().len()
-    );
+    let size = trained.model.to_json().len();
+    println!("model size: {size} bytes of JSON");
+    let seed_clips = SeedSpec::DEFAULT.per_class * Mood::ALL.len();
+    Row::reference(
+        BENCH,
+        "seed model: features + fit",
+        (trained.feature_time + trained.fit_time).as_secs_f64(),
+        "s",
+    )
+    .better(Better::Lower)
+    .detail(format!("{seed_clips} clips"))
+    .record();
+    Row::at_least(
+        BENCH,
+        "seed model: held-out macro-F1",
+        metrics.macro_f1,
+        "",
+        SEED_F1_TARGET,
+    )
+    .record();
+    Row::reference(BENCH, "model size (JSON)", size as f64 / 1024.0, "KiB").record();
 
     let per_length = if quick { 60 } else { 300 };
     for seconds in [1.0f32, 10.0] {
@@ -107,13 +138,26 @@ fn main() {
             clips.len() as f64 / cpu_total.as_secs_f64(),
             clips.len() as f64 / wall.as_secs_f64()
         );
+        let cpu_ms = cpu_total.as_secs_f64() * 1e3 / clips.len() as f64;
+        let figure = format!("inference CPU per {seconds} s clip (mean)");
+        let row = if seconds >= 10.0 {
+            Row::at_most(BENCH, figure, cpu_ms, "ms", INFERENCE_10S_TARGET_MS)
+        } else {
+            Row::reference(BENCH, figure, cpu_ms, "ms").better(Better::Lower)
+        };
+        row.detail(format!(
+            "{} clips, one thread; wall p99 {:.2} ms",
+            clips.len(),
+            ms(0.99)
+        ))
+        .record();
     }
 
     calibration(&trained.model, quick);
 
     let big = if quick {
         SeedSpec {
-            per_class: 400,
+            per_class: 200,
             seed: 2,
             pets: 50,
         }
@@ -148,6 +192,20 @@ fn main() {
         trained.fit_time.as_secs_f64(),
         trained.model.metrics.map_or(f64::NAN, |m| m.macro_f1)
     );
+    let clips = (big.per_class * Mood::ALL.len()) as f64;
+    let work = (trained.feature_time + trained.fit_time).as_secs_f64();
+    Row::at_most(
+        BENCH,
+        "retraining: features + fit, scaled to 10 000 clips",
+        work * RETRAIN_CLIPS / clips,
+        "s",
+        RETRAIN_TARGET_S,
+    )
+    .detail(format!(
+        "measured on {clips} clips, {} cores; synthesis not counted",
+        host::cores()
+    ))
+    .record();
 }
 
 /// CPU per calibrated answer for a pet with the most corrections taken into account, every
@@ -178,4 +236,13 @@ fn calibration(model: &pettysync::mood::Model, quick: bool) {
         per_clip * 1e3,
         clips.len()
     );
+    Row::reference(
+        BENCH,
+        "calibrating one answer with the most corrections (CPU mean)",
+        per_clip * 1e3,
+        "ms",
+    )
+    .better(Better::Lower)
+    .detail(format!("{} corrections", corrections.len()))
+    .record();
 }

@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# The real-time benchmark (benches/realtime/) against real services: starts (installing if
-# needed) PostgreSQL, Redis, Mosquitto and the MongoDB wire server, raises the open-file limit
-# for the WebSockets, builds the benchmark in release mode (at low priority: the machine may be
-# shared) and runs it. The benchmark starts its own private Mosquitto; it prints the broker's
-# QoS 1 baseline, the server's ingest rate, publish → WebSocket latency and memory per idle
-# collar actor, with where the CPU went.
+# Every benchmark, one after the other, against real services, then one summary table.
+# Starts (installing if needed) PostgreSQL, Redis, Mosquitto and the MongoDB wire server,
+# raises the open-file limit for the WebSockets, builds the benchmarks in release mode (at low
+# priority: the machine may be shared) and runs them with this script's options:
 #
-# Then the feed benchmark (benches/feed/): GET /v1/feed p50/p90/p99 under open-loop load at
-# 500 and 2 000 req/s, with the rate achieved and CPU per request.
+# - realtime (benches/realtime/): the broker's QoS 1 drain and MongoDB's own insert_many of
+#   the same documents (the baselines), cold start, end-to-end ingest, publish → WebSocket
+#   latency at 80 % of the measured ingest rate and at 5 000 msg/s, memory per idle collar
+#   actor, with where the CPU went;
+# - feed (benches/feed/): Redis GET and PostgreSQL SELECT 1 rates (baselines), GET /v1/feed
+#   p50/p99 under open-loop load at 500 and 2 000 req/s, GET /healthz beside it, CPU per request;
+# - mood (benches/mood.rs): inference CPU per clip, training and retraining time, the seed
+#   model's scores, model size; mood_live (benches/mood_live/): publish → `mood` frame latency;
+# - lifecycle (benches/lifecycle/): a roll-up pass over stale pet-hours, a year of daily stats;
+# - archive (benches/archive/): an archival pass beside MongoDB's own read and delete rates of
+#   the same documents, bytes per sample, `track` over 30 days spanning archive and hot.
 #
-# Then the mood benchmark (benches/mood.rs): inference CPU per 1 s and 10 s clip (p50/p99),
-# clips/s on one core, training time for 10 000 clips, the seed model's scores, model size.
-# Then the data-lifecycle benchmark (benches/lifecycle/): one roll-up pass over 10 000 stale
-# pet-hours (1 000 with --quick), and GET /v1/pets/{id}/stats?bucket=day over a year, p50/p99.
-# Then the archive benchmark (benches/archive/): samples/s of an archival pass beside the
-# MongoDB server's read rate of the same documents, bytes per sample, and `track` over 30 days
-# spanning archive and hot.
-# Then the mood pipeline benchmark (benches/mood_live/): publish → `mood` frame latency
-# p50/p99 at 10 clips/s through the running server, and its seed model's training time.
+# Every benchmark appends its figures (figure, value, target, met?) to target/bench-summary.rows
+# as it measures them (benches/support/summary.rs). At the end this script prints them as one
+# table with the machine, its load and each benchmark's wall time, writes the table to
+# target/bench-summary.md and keeps the previous one as target/bench-summary.prev.md; figures
+# both runs have show their change since the last run (benches/support/summary.py).
 #
 # Usage: scripts/bench.sh [--quick]
-#   --quick   smaller run (20 000 messages, 200 pets, 1 000 sessions, 5 s window, 2 000 idle
-#             collars), about a minute; the default full run takes a few minutes.
+#   --quick   smaller sizes in every benchmark: about two minutes of benchmarks (the full run:
+#             under fifteen), plus the release build when the sources changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh up)"
@@ -70,22 +73,70 @@ PY
 }
 drop_bench_data
 
+mode=full
+for arg in "$@"; do [[ $arg == --quick ]] && mode=quick; done
+# The table's code is checked before a long run rather than after it.
+python3 benches/support/summary.py --self-test >/dev/null
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+build_started=$SECONDS
 nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --bench mood_live --no-run
-# One after the other: both load the same two cores, and overlapping runs skew each other.
+build_s=$((SECONDS - build_started))
+echo "bench.sh: release build took ${build_s} s"
+
+summary=target/bench-summary
+mkdir -p target
+: >"$summary.rows"
+export PETTYSYNC_BENCH_SUMMARY="$PWD/$summary.rows"
+bench_args=("$@")
 status=0
-cargo bench --bench realtime -- "$@" || status=$?
+benches_started=$SECONDS
+# A row of this script's own in the summary: a wall time, with its target when it has one.
+time_row() {
+    local figure=$1 seconds=$2 detail=$3 target=${4:-} met=null
+    if [[ -n $target ]]; then
+        met=$( ((seconds <= target)) && echo true || echo false)
+        target="≤ $target s"
+    fi
+    printf '{"bench":"bench.sh","figure":"%s","value":%d,"unit":"s","detail":"%s","target":"%s","met":%s,"better":"lower"}\n' \
+        "$figure" "$seconds" "$detail" "$target" "$met" >>"$summary.rows"
+}
+# run_bench NAME: one benchmark with this script's options, timed.
+run_bench() {
+    local name=$1 started=$SECONDS code=0
+    echo
+    echo "=== $name ($mode) ==="
+    cargo bench --bench "$name" -- "${bench_args[@]}" || code=$?
+    local took=$((SECONDS - started))
+    echo "bench.sh: $name took ${took} s (exit $code)"
+    time_row "$name: wall time" "$took" "exit $code"
+    ((code == 0)) || status=$code
+}
+# One after the other: they load the same two cores, and overlapping runs skew each other.
+run_bench realtime
 drop_bench_data
 # The feed benchmark exits 1 when any request did not get a 200 (an overload shows as such).
-cargo bench --bench feed -- "$@" || status=$?
+run_bench feed
 drop_bench_data
 # The mood classifier needs no service: inference per clip, training time, model size.
-cargo bench --bench mood -- "$@" || status=$?
+run_bench mood
 # Publish → `mood` frame latency at 10 clips/s through the running server (seed model trained at start).
-cargo bench --bench mood_live -- "$@" || status=$?
+run_bench mood_live
 drop_bench_data
-# Roll-up pass time for 10 000 stale pet-hours, and GET /stats?bucket=day over a year.
-cargo bench --bench lifecycle -- "$@" || status=$?
-# The archive benchmark: a pass over 1 M samples (--quick: 100 000) beside MongoDB's read rate.
-cargo bench --bench archive -- "$@" || status=$?
+# Roll-up pass time for stale pet-hours, and GET /stats?bucket=day over a year.
+run_bench lifecycle
+# An archival pass beside MongoDB's own read and delete rates of the same documents.
+run_bench archive
 drop_bench_data
+
+total=$((SECONDS - benches_started))
+if [[ $mode == quick ]]; then budget=150; else budget=900; fi
+time_row "all benchmarks: wall time" "$total" "the release build (${build_s} s) not counted" "$budget"
+[[ -f $summary.md ]] && mv "$summary.md" "$summary.prev.md"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
+echo
+echo "=== summary ==="
+python3 benches/support/summary.py "$summary.rows" "$summary.md" --prev "$summary.prev.md" \
+    --mode "$mode" --load-start "$load_start" --commit "$commit" || status=$?
+echo "bench.sh: the table is in $summary.md (the last run's in $summary.prev.md)"
 exit "$status"

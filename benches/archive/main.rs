@@ -1,5 +1,5 @@
-//! The archive benchmark: one archival pass over S samples (default 1 000 000; `--quick`
-//! 100 000; `--samples N`), printed beside the MongoDB server's own read rate of the same
+//! The archive benchmark: one archival pass over S samples (default 20 000; `--quick`
+//! 4 000; `--samples N`), printed beside the MongoDB server's own read rate of the same
 //! documents in the same run; bytes per sample in the archive (zstd NDJSON) and in MongoDB
 //! (BSON as the server hands it out); and `GET /v1/pets/{id}/track` over 30 days that span
 //! the archive and the hot window: time and the process's memory. Run it with
@@ -10,12 +10,8 @@
 //! - here: the plan, the entry point, the printed figures;
 //! - `setup`: the server, its owner and pet, and the samples written into MongoDB.
 
-#[allow(dead_code)]
-#[path = "../support/host.rs"]
-mod host;
-#[allow(dead_code)]
-#[path = "../support/server.rs"]
-mod server_support;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod setup;
 
@@ -29,7 +25,16 @@ use pettysync::config::LogFormat;
 use pettysync::store::archive::{self, PassOptions, RollupsSettled};
 
 use self::setup::{Bench, COLLARS};
+use self::support::host;
+use self::support::summary::{Better, Row};
 
+const BENCH: &str = "archive";
+
+/// Samples of a full and a quick run: the MongoDB stand-in deletes a few hundred per second
+/// (it scans the collection for each `delete_many`), and the whole of `scripts/bench.sh` has
+/// fifteen minutes; `--samples N` runs a larger pass.
+const FULL_SAMPLES: u64 = 20_000;
+const QUICK_SAMPLES: u64 = 4_000;
 /// Track requests timed; the median and the slowest are printed.
 const TRACK_RUNS: usize = 5;
 /// A UTC day in milliseconds.
@@ -38,6 +43,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!("archive: a benchmark; run it with `cargo bench --bench archive -- [--quick] [--samples N]`");
         return;
     }
@@ -47,7 +53,7 @@ fn main() {
         .position(|arg| arg == "--samples")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 1_000_000 });
+        .unwrap_or(if quick { QUICK_SAMPLES } else { FULL_SAMPLES });
     pettysync::telemetry::init_tracing("warn", LogFormat::Text);
     let code = actix_web::rt::System::new().block_on(async move {
         match run(samples).await {
@@ -103,8 +109,24 @@ async fn run(samples: u64) -> anyhow::Result<()> {
         bson_bytes as f64 / read.max(1) as f64
     );
 
-    let delete_rate = delete_baseline(&bench, copies).await?;
     let read_rate = read as f64 / read_time.as_secs_f64();
+    Row::reference(
+        BENCH,
+        "MongoDB read of the documents to archive (baseline)",
+        read_rate,
+        "samples/s",
+    )
+    .detail(format!("{read} documents in (at, seq) order"))
+    .record();
+    let delete_rate = delete_baseline(&bench, copies).await?;
+    Row::reference(
+        BENCH,
+        "MongoDB delete of the same documents (baseline)",
+        delete_rate,
+        "samples/s",
+    )
+    .detail("one delete_many per collar-day by seq, as the pass deletes")
+    .record();
     let both = 1.0 / (1.0 / read_rate + 1.0 / delete_rate);
 
     let track_before = time_track(&bench).await?;
@@ -132,7 +154,40 @@ async fn run(samples: u64) -> anyhow::Result<()> {
         bson_bytes as f64 / read.max(1) as f64,
         bson_bytes as f64 / report.bytes.max(1) as f64
     );
+    let pass_rate = report.samples as f64 / pass_time.as_secs_f64();
+    Row::reference(BENCH, "archival pass", pass_rate, "samples/s")
+        .better(Better::Higher)
+        .detail(format!(
+            "{} samples, {} objects in {:.1} s; {:.0} % of the store's read-then-delete rate",
+            report.samples,
+            report.objects,
+            pass_time.as_secs_f64(),
+            100.0 * pass_rate / both
+        ))
+        .record();
+    Row::reference(
+        BENCH,
+        "archive size per sample (zstd NDJSON)",
+        report.bytes as f64 / report.samples.max(1) as f64,
+        "B",
+    )
+    .better(Better::Lower)
+    .detail(format!(
+        "{:.1} B as BSON",
+        bson_bytes as f64 / read.max(1) as f64
+    ))
+    .record();
     let track_after = time_track(&bench).await?;
+    for (figure, track) in [
+        ("track, 30 days all hot, median", &track_before),
+        ("track, 30 days archive + hot, median", &track_after),
+    ] {
+        let median = track.times[track.times.len() / 2].as_secs_f64() * 1e3;
+        Row::reference(BENCH, figure, median, "ms")
+            .better(Better::Lower)
+            .detail(format!("{} points, {TRACK_RUNS} requests", track.points))
+            .record();
+    }
     print_track("track, 30 days, all hot (before the pass)", &track_before);
     print_track(
         "track, 30 days, archive + hot (after the pass)",

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::server_support::{isolated_settings, launch, serve};
+use crate::support::server::{isolated_settings, launch, serve};
 
 /// Collars the samples are spread over.
 pub const COLLARS: u64 = 10;

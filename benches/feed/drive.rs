@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
+use crate::baseline::store_baselines;
+use crate::figures::{health_rows, low_rate_rows, target_rows};
 use crate::setup::{insert_posts, post, wait_drained, POSTS_PER_TX};
 use crate::window::{feed_path, load_window, ms, read_feed};
 use crate::WARM_UP_BUDGET;
@@ -121,6 +123,9 @@ pub(crate) async fn drive(plan: Plan, server: Server, started: Instant) -> anyho
         warm.elapsed().as_secs_f64()
     ));
 
+    say("store baselines: Redis GET and PostgreSQL SELECT 1, closed loop".to_owned());
+    store_baselines(&server.settings, plan).await?;
+
     let mut all_ok = true;
     let mut last = None;
     let feed = feed_path();
@@ -131,6 +136,11 @@ pub(crate) async fn drive(plan: Plan, server: Server, started: Instant) -> anyho
         ));
         let window = load_window(&client, base, &feed, &users, rate, plan.window, &mut rng).await;
         all_ok &= window.errors == 0;
+        if rate == TARGET_RATE {
+            target_rows(&window, plan);
+        } else {
+            low_rate_rows(&window);
+        }
         last = Some(window);
     }
     // The same generator against the cheapest route: the HTTP stack's own cost per request.
@@ -147,7 +157,9 @@ pub(crate) async fn drive(plan: Plan, server: Server, started: Instant) -> anyho
         plan.window,
         &mut rng,
     );
-    all_ok &= health.await.errors == 0;
+    let health = health.await;
+    health_rows(&health);
+    all_ok &= health.errors == 0;
     if let Some(window) = last {
         let p99 = window.p99;
         let met = window.errors == 0 && p99.is_some_and(|p| p <= TARGET_P99);

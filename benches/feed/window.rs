@@ -50,11 +50,16 @@ async fn read_path(client: &reqwest::Client, base: &str, path: &str, token: &str
     }
 }
 
-/// What the verdict needs from a window.
+/// What the verdict and the run summary need from a window.
 pub(crate) struct Outcome {
     pub(crate) achieved: f64,
+    pub(crate) p50: Option<Duration>,
     pub(crate) p99: Option<Duration>,
     pub(crate) errors: usize,
+    /// CPU seconds per answered request: the server's threads, PostgreSQL, Redis.
+    pub(crate) server_per_request: f64,
+    pub(crate) postgres_per_request: f64,
+    pub(crate) redis_per_request: f64,
 }
 
 /// Requests at `rate` for `length`, evenly spaced, each timed from its intended start; prints
@@ -120,10 +125,16 @@ pub(crate) async fn load_window(
     latencies.sort_unstable();
     let show = |p| percentile(&latencies, p).map_or("n/a".to_owned(), ms);
     let answered = latencies.len();
+    let [server, load, postgres, redis, busy] = cpu.1;
+    let per_request = |s: f64| s / answered.max(1) as f64;
     let outcome = Outcome {
         achieved: started as f64 / dispatch.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         errors: planned - codes.get(&200).copied().unwrap_or(0),
+        server_per_request: per_request(server),
+        postgres_per_request: per_request(postgres),
+        redis_per_request: per_request(redis),
     };
     println!(
         "  load: target {rate} req/s; started {started}/{planned} requests in {:.2} s = {:.1} \
@@ -157,7 +168,6 @@ pub(crate) async fn load_window(
         LATE_AFTER.as_millis(),
         ms(max_lag),
     );
-    let [server, load, postgres, redis, busy] = cpu.1;
     let wall = cpu.0.as_secs_f64();
     let capacity = wall * cores() as f64;
     let others = (busy - server - load - postgres - redis).max(0.0);
@@ -169,7 +179,7 @@ pub(crate) async fn load_window(
         server + load,
         100.0 * busy / capacity.max(1e-9)
     );
-    let per = |s: f64| 1000.0 * s / answered.max(1) as f64;
+    let per = |s: f64| 1000.0 * per_request(s);
     println!(
         "  CPU per answered request: server {:.2} ms, PostgreSQL {:.2} ms, Redis {:.2} ms, \
          load generator {:.2} ms",

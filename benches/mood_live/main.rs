@@ -1,7 +1,7 @@
 //! The mood pipeline benchmark: publish → `mood` frame latency. The server runs in this
 //! process against databases of its own and trains its seed model at start (the default
 //! seed set, timed); then one paired collar publishes generator clips over MQTT at a steady
-//! rate (default 10 clips/s for 30 s; `--quick`: 10 s), and the owner's WebSocket takes the
+//! rate (default 10 clips/s for 30 s; `--quick`: 5 s), and the owner's WebSocket takes the
 //! `mood` frames. Each frame is matched to its clip by the clip's `ts` (the frame's `at`).
 //! Printed: seed training time, frames received of clips sent, latency p50/p99/max from the
 //! publish call to the frame's arrival, and the server process's CPU per clip.
@@ -10,7 +10,6 @@
 //! `eval "$(scripts/services.sh up)"` has set the services' environment. Without `--bench`
 //! (as `cargo test --all-targets` runs it) the program only says how to run it.
 
-#[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -24,6 +23,11 @@ use pettysync::config::LogFormat;
 use self::support::cpu::read_stat;
 use self::support::host::{load_average, machine};
 use self::support::stats::percentile;
+use self::support::summary::{Better, Row};
+
+const BENCH: &str = "mood_live";
+/// publish → `mood` frame p99 target, ms.
+const TARGET_P99_MS: f64 = 2_000.0;
 
 /// The whole run's budget, set-up and seed training included.
 const RUN_BUDGET: Duration = Duration::from_secs(900);
@@ -33,6 +37,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|arg| arg == "--bench") {
+        support::summary::check_format();
         println!("mood_live: a benchmark; run it with `cargo bench --bench mood_live -- [--quick] [--rate N]`");
         return;
     }
@@ -43,7 +48,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(10);
-    let seconds = if quick { 10 } else { 30 };
+    let seconds = if quick { 5 } else { 30 };
     pettysync::telemetry::init_tracing("warn", LogFormat::Text);
     let code = actix_web::rt::System::new().block_on(async move {
         match tokio::time::timeout(RUN_BUDGET, run(rate.max(1), seconds)).await {
@@ -70,6 +75,14 @@ async fn run(rate: u32, seconds: u32) -> anyhow::Result<()> {
         "seed model trained and active {:.1} s after the server started",
         bench.seed_trained.as_secs_f64()
     );
+    Row::reference(
+        BENCH,
+        "seed model active after the server started",
+        bench.seed_trained.as_secs_f64(),
+        "s",
+    )
+    .better(Better::Lower)
+    .record();
     let clips = (rate * seconds) as usize;
     let payloads = setup::clips(clips);
     let cpu_before = read_stat("/proc/self/stat");
@@ -110,12 +123,42 @@ async fn run(rate: u32, seconds: u32) -> anyhow::Result<()> {
         ms(0.99),
         ms(1.0)
     );
+    let received = 100.0 * latencies.len() as f64 / clips.max(1) as f64;
+    let all = latencies.len() == clips;
+    let row = Row::at_most(
+        BENCH,
+        "publish → mood frame p99",
+        ms(0.99),
+        "ms",
+        TARGET_P99_MS,
+    )
+    .detail(format!(
+        "{rate} clips/s for {seconds} s; p50 {:.0} ms; {received:.1} % of frames",
+        ms(0.5)
+    ));
+    (if all {
+        row
+    } else {
+        Row {
+            met: Some(false),
+            ..row
+        }
+    })
+    .record();
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
         let cpu_s = (after.ticks - before.ticks) as f64 / support::cpu::TICKS_PER_SECOND;
         println!(
             "bench process CPU (server + this client): {:.1} ms per clip",
             cpu_s * 1000.0 / clips as f64
         );
+        Row::reference(
+            BENCH,
+            "bench process CPU per clip (server + client)",
+            cpu_s * 1000.0 / clips as f64,
+            "ms",
+        )
+        .better(Better::Lower)
+        .record();
     }
     Ok(())
 }

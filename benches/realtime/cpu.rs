@@ -2,6 +2,7 @@
 //! thread, blocking pool, load generator) and the other processes taking part (the private
 //! broker, the stores, the WebSocket client process).
 
+use crate::summary::PhaseCpu;
 use crate::support::cpu::{read_stat, TICKS_PER_SECOND};
 use crate::support::host::cores;
 use crate::support::server::LOAD_THREAD;
@@ -64,8 +65,8 @@ impl CpuTimes {
         }
     }
 
-    /// CPU seconds per part since `before`, and the share of one core over `wall`.
-    pub(crate) fn print_since(&self, before: &CpuTimes, wall: Duration) {
+    /// CPU seconds per part since `before`.
+    pub(crate) fn spent_since(&self, before: &CpuTimes) -> BTreeMap<String, f64> {
         let mut spent: BTreeMap<String, u64> = BTreeMap::new();
         for (label, ticks) in &self.parts {
             let since = ticks.saturating_sub(*before.parts.get(label).unwrap_or(&0));
@@ -85,15 +86,30 @@ impl CpuTimes {
             .saturating_sub(before.own_total)
             .saturating_sub(live);
         if exited > 0 {
-            spent.insert(
-                "this process: threads that exited meanwhile (blocking pool)".to_owned(),
-                exited,
-            );
+            spent.insert(EXITED_ROLE.to_owned(), exited);
         }
-        let mut rows: Vec<(String, f64)> = spent
+        spent
             .into_iter()
             .map(|(label, ticks)| (label, ticks as f64 / TICKS_PER_SECOND))
-            .collect();
+            .collect()
+    }
+
+    /// What a phase since `before` cost the server (its threads, and the blocking-pool
+    /// threads that exited meanwhile) and the telemetry store, for the run summary.
+    pub(crate) fn phase_since(&self, before: &CpuTimes) -> PhaseCpu {
+        let spent = self.spent_since(before);
+        let server_s = spent
+            .iter()
+            .filter(|(role, _)| role.starts_with("server:") || role.as_str() == EXITED_ROLE)
+            .map(|(_, seconds)| seconds)
+            .sum();
+        let store_s = spent.get(MONGODB_ROLE).copied().unwrap_or(0.0);
+        PhaseCpu { server_s, store_s }
+    }
+
+    /// CPU seconds per part since `before`, and the share of one core over `wall`.
+    pub(crate) fn print_since(&self, before: &CpuTimes, wall: Duration) {
+        let mut rows: Vec<(String, f64)> = self.spent_since(before).into_iter().collect();
         rows.retain(|(_, seconds)| *seconds > 0.0);
         rows.sort_by(|a, b| b.1.total_cmp(&a.1));
         let cores = cores();
@@ -115,6 +131,8 @@ impl CpuTimes {
 static SERVER_THREADS: std::sync::OnceLock<HashMap<u32, &'static str>> = std::sync::OnceLock::new();
 const ARBITER_ROLE: &str = "server: collar-actor arbiters";
 const WORKER_ROLE: &str = "server: HTTP/WebSocket workers (sessions)";
+const EXITED_ROLE: &str = "this process: threads that exited meanwhile (blocking pool)";
+const MONGODB_ROLE: &str = "store: MongoDB (nx-27017)";
 
 /// Tells the server's collar-actor arbiters from its HTTP workers, which the kernel names
 /// alike (`actix-rt|system:0|arbiter:N`, cut to 15 characters). `Application::build` starts
@@ -174,5 +192,5 @@ fn service_role(process: &std::path::Path) -> Option<&'static str> {
     cmdline
         .windows(needle.len())
         .any(|w| w == needle)
-        .then_some("store: MongoDB (nx-27017)")
+        .then_some(MONGODB_ROLE)
 }

@@ -116,7 +116,7 @@ pub(crate) async fn ingest(
         elapsed,
         complete,
     };
-    summary.ingest = Some(figure);
+    summary.set_ingest(figure, cpu_after.phase_since(&cpu_before));
     let at = |t: Option<Duration>| {
         t.map_or("not yet".to_owned(), |t| {
             format!("{:.2} s", t.as_secs_f64())

@@ -15,7 +15,7 @@ use crate::figures::latency_figures;
 use crate::ingest::IngestFigure;
 use crate::metrics::{metric_sum, print_failed_acks, scrape};
 use crate::mqtt::{Publisher, PUBLISHERS};
-use crate::plan::Plan;
+use crate::plan::{Plan, CAPACITY_SHARE};
 use crate::server::{Ctx, LIVE_GRACE_S};
 use crate::summary::Summary;
 use crate::units::{grouped, wall_ns};
@@ -31,8 +31,6 @@ const PACE_TICK: Duration = Duration::from_millis(1);
 const MAX_CATCH_UP_S: f64 = 0.05;
 /// Bounds on what the latency phase keeps in memory.
 const MAX_SENT: usize = 2_000_000;
-/// The extra latency window runs at this share of the measured ingest rate.
-const SUSTAINABLE_SHARE: f64 = 0.5;
 
 /// One recording window: its target rate and what was measured.
 #[derive(Debug, Clone)]
@@ -145,17 +143,21 @@ async fn paced(
     })
 }
 
-/// The windows to record: first one within what ingest sustained (so the real-time path is
-/// seen without a storage backlog), when that is below the target; then the target rate.
+/// The windows to record: first the target's, at [`CAPACITY_SHARE`] of what ingest sustained
+/// (the real-time path without a storage backlog); then the fixed rate, as a diagnostic, except
+/// in a quick run when it is above what ingest sustained (its figure is then the backlog's).
 fn window_rates(plan: &Plan, ingest: Option<IngestFigure>, keepalive: f64) -> Vec<u32> {
     let mut rates = Vec::new();
     if let Some(ingest) = ingest {
-        if ingest.rate < f64::from(plan.rate) {
-            let half = (ingest.rate * SUSTAINABLE_SHARE / 50.0).floor() as u32 * 50;
-            rates.push(half.max(keepalive.ceil() as u32));
+        let share = (ingest.rate * CAPACITY_SHARE / 50.0).floor() as u32 * 50;
+        rates.push(share.max(keepalive.ceil() as u32));
+        if plan.quick && f64::from(plan.rate) > ingest.rate {
+            return rates;
         }
     }
-    rates.push(plan.rate);
+    if !rates.contains(&plan.rate) {
+        rates.push(plan.rate);
+    }
     rates
 }
 
@@ -238,11 +240,11 @@ pub(crate) async fn latency(
         println!("  sessions the server closed as too slow: {slow}");
         print_failed_acks(&metrics);
     }
-    for figure in figures.into_iter().flatten() {
-        if figure.target_rate == plan.rate {
-            summary.latency = Some(figure);
-        } else {
-            summary.sustainable = Some(figure);
+    // With an ingest figure the first window is the target's (at a share of capacity).
+    let capacity = summary.ingest.is_some();
+    for (i, figure) in figures.into_iter().enumerate() {
+        if let Some(figure) = figure {
+            summary.set_latency(&figure, capacity && i == 0);
         }
     }
     (gather(hands), published)

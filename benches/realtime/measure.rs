@@ -21,7 +21,7 @@ use crate::mqtt::{publishers, Publisher};
 use crate::server::{wait_ready, Ctx};
 use crate::setup::{setup, SETUP_IN_FLIGHT};
 use crate::summary::Summary;
-use crate::telemetry::{drain, probe_mongodb, stored_count};
+use crate::telemetry::{drain, insert_baseline, probe_duplicate_check, stored_count};
 use crate::units::grouped;
 
 const SERVER_READY_BUDGET: Duration = Duration::from_secs(30);
@@ -72,7 +72,7 @@ pub(crate) async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
         }
     };
     let telemetry = mongo.collection::<Document>(pettysync::migrate::TELEMETRY_COLLECTION);
-    let run = &ctx.server.database["pettysync_bench_".len()..];
+    let run = &ctx.server.run_id;
     let publishers = match publishers(ctx.broker_port, &format!("bench-collars-{run}")).await {
         Ok(publishers) => publishers,
         Err(error) => {
@@ -89,6 +89,10 @@ pub(crate) async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
     let Some(collars) = warm_up(&ctx, &publishers, collars, &telemetry, &mut summary).await else {
         return summary;
     };
+    match insert_baseline(&mongo, &collars, &ctx.plan).await {
+        Ok((rate, docs)) => summary.set_store_insert(rate, docs),
+        Err(error) => summary.fail(format!("MongoDB insert baseline: {error}")),
+    }
     let Some(mut collars) =
         ingest(&ctx, &publishers, collars, &telemetry, &http, &mut summary).await
     else {
@@ -97,7 +101,7 @@ pub(crate) async fn measure(ctx: Ctx, mut summary: Summary) -> Summary {
     if let Some(metrics) = scrape(&http, &ctx.server).await {
         print_persistence(&metrics);
     }
-    probe_mongodb(&mongo, &collars).await;
+    probe_duplicate_check(&mongo, &collars).await;
 
     if let Err(error) = fresh_broker(&ctx, &publishers, &telemetry, &mut collars[0]).await {
         summary.fail(format!("latency: {error:#}"));
@@ -235,7 +239,6 @@ async fn warm_up(
             count as f64 / took.as_secs_f64()
         );
         clock.say(&line);
-        summary.notes.push(line);
     } else {
         clock.say(format!(
             "cold start: timed out: {} of {} first samples stored in {:.1} s",
@@ -244,6 +247,7 @@ async fn warm_up(
             took.as_secs_f64()
         ));
     }
+    summary.set_cold_start(count, took, complete);
     CpuTimes::take(&ctx.watched()).print_since(&cpu_before, took);
     match join_hands(tasks).await {
         Ok(collars) if complete => Some(collars),

@@ -54,7 +54,7 @@ pub(crate) async fn memory(
         "memory: provisioning {} more collars (not paired) directly in PostgreSQL",
         grouped(k as u64)
     ));
-    let run = &ctx.server.database["pettysync_bench_".len()..][..8];
+    let run = &ctx.server.run_id[..8];
     let serials: Vec<String> = (0..k).map(|i| format!("IDLE-{run}-{i:05}")).collect();
     if let Err(error) = provision(ctx, &serials, deadline).await {
         summary.fail(format!("memory: provisioning: {error}"));
@@ -174,7 +174,7 @@ pub(crate) async fn memory(
     if let Some(metrics) = scrape(http, &ctx.server).await {
         print_failed_acks(&metrics);
     }
-    summary.memory = Some(MemoryFigure {
+    summary.set_memory(MemoryFigure {
         rss_marginal,
         heap_marginal,
         rss_overall,

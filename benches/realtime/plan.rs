@@ -6,12 +6,23 @@ use std::time::{Duration, Instant};
 
 /// The whole run stops by itself within this, whatever the server does.
 const RUN_BUDGET: Duration = Duration::from_secs(9 * 60 + 30);
-/// The targets of the issue.
-pub(crate) const TARGET_INGEST_RATIO: f64 = 0.5;
+/// The targets of issue 12: ingest at least this share of MongoDB's own `insert_many` rate of
+/// the same documents, in the same run;
+pub(crate) const TARGET_INGEST_SHARE: f64 = 0.8;
+/// publish → `state` p99 at [`CAPACITY_SHARE`] of the measured ingest rate;
 pub(crate) const TARGET_P99: Duration = Duration::from_millis(20);
-pub(crate) const TARGET_RATE: u32 = 5_000;
-pub(crate) const TARGET_SESSIONS: usize = 10_000;
-pub(crate) const TARGET_ACTOR_BYTES: f64 = 2048.0;
+/// the latency window of the target runs at this share of the run's measured ingest rate;
+pub(crate) const CAPACITY_SHARE: f64 = 0.8;
+/// collar actors started per second after a restart, each with a fence to index;
+pub(crate) const TARGET_COLD_START: f64 = 5_000.0;
+/// whole-server CPU per telemetry message, µs (the issue measures it at a paced 2 000 msg/s);
+pub(crate) const TARGET_SERVER_CPU_PER_MESSAGE: f64 = 40.0;
+/// bytes per idle collar actor.
+pub(crate) const TARGET_ACTOR_BYTES: f64 = 1024.0;
+/// The fixed-rate latency window (a diagnostic beside the target's window).
+pub(crate) const FIXED_RATE: u32 = 5_000;
+/// The sessions of a full run.
+const FULL_SESSIONS: usize = 10_000;
 
 /// Sizes of one run.
 #[derive(Debug, Clone, Copy)]
@@ -38,17 +49,17 @@ impl Plan {
                 messages: 20_000,
                 pets: 200,
                 sessions: 1_000,
-                rate: TARGET_RATE,
+                rate: FIXED_RATE,
                 window: Duration::from_secs(5),
-                idle_collars: 2_000,
+                idle_collars: 1_000,
             }
         } else {
             Plan {
                 quick,
                 messages: 100_000,
                 pets: 1_000,
-                sessions: TARGET_SESSIONS,
-                rate: TARGET_RATE,
+                sessions: FULL_SESSIONS,
+                rate: FIXED_RATE,
                 window: Duration::from_secs(10),
                 idle_collars: 10_000,
             }

@@ -4,15 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use pettysync::config::Settings;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::broker::Broker;
 use crate::cpu::note_server_threads;
 use crate::plan::{Clock, Plan};
-use crate::support::server::{launch, random_secret, serve, with_database};
+use crate::support::server::{isolated_settings, launch, random_secret, serve};
 
 /// Live mode ends this long after the last watcher leaves (the default is 30 s); the bench
 /// keeps the collars reporting until then, then lets them fall back to their normal interval.
@@ -26,6 +26,8 @@ pub(crate) struct ServerInfo {
     pub(crate) admin_token: String,
     pub(crate) prefix: String,
     pub(crate) database: String,
+    /// The run's id: client ids and collar serials carry it, so runs never collide.
+    pub(crate) run_id: String,
 }
 
 /// What the measuring task needs.
@@ -46,29 +48,17 @@ impl Ctx {
     }
 }
 
-/// Starts the server on this thread with isolated databases, prefix and MQTT identity.
+/// Starts the server on this thread with isolated databases, prefix and MQTT identity,
+/// connected to the private broker.
 pub(crate) async fn start_server(run_id: &str, broker_port: u16) -> anyhow::Result<ServerInfo> {
-    let mut settings = Settings::load()
-        .context("loading settings from PETTYSYNC_* (scripts/bench.sh sets them)")?;
-    let database = format!("pettysync_bench_{run_id}");
+    let mut settings = isolated_settings("realtime", run_id)?;
+    let database = format!("pettysync_bench_realtime_{run_id}");
     let admin_token = random_secret();
-    let jwt_secret = random_secret();
-    settings.http_addr = "127.0.0.1:0".to_owned();
-    settings.database_url = SecretString::from(with_database(
-        settings.database_url.expose_secret(),
-        &database,
-    )?);
-    settings.mongodb_url = SecretString::from(with_database(
-        settings.mongodb_url.expose_secret(),
-        &database,
-    )?);
-    settings.redis_prefix = format!("pettysync:bench:{run_id}:");
     settings.mqtt_url = SecretString::from(format!(
         "mqtt://127.0.0.1:{broker_port}?client_id=pettysync-bench-{run_id}"
     ));
     let prefix = format!("bench/{run_id}");
     settings.mqtt_topic_prefix = prefix.clone();
-    settings.jwt_secret = Some(SecretString::from(jwt_secret));
     settings.admin_token = Some(SecretString::from(admin_token.clone()));
     settings.live_grace_s = LIVE_GRACE_S;
     // One owner holds every session of the bench: lift the per-user cap (issue 8) above it.
@@ -82,6 +72,7 @@ pub(crate) async fn start_server(run_id: &str, broker_port: u16) -> anyhow::Resu
         admin_token,
         prefix,
         database,
+        run_id: run_id.to_owned(),
     })
 }
 

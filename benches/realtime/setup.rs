@@ -35,7 +35,7 @@ pub(crate) async fn setup(
         .as_str()
         .context("register answers with an access token")?
         .to_owned();
-    let run = &server.database["pettysync_bench_".len()..][..8];
+    let run = &server.run_id[..8];
     let made = tokio::time::timeout(
         budget,
         stream::iter(0..plan.pets)

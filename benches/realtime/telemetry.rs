@@ -1,20 +1,28 @@
 //! The telemetry store as the bench sees it: how many samples are stored, waiting for a
-//! backlog to drain, and the timing of a persistence batch's two MongoDB calls on their own.
+//! backlog to drain, its own `insert_many` rate of the same documents (the ingest figure's
+//! baseline), and the timing of a persistence batch's duplicate check on its own.
 
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
-use uuid::Uuid;
+use mongodb::options::{TimeseriesGranularity, TimeseriesOptions};
+use mongodb::IndexModel;
+use pettysync::actors::persistence::{SampleRecord, MAX_BATCH};
+use pettysync::domain::sample::{Activity, Fix, Sample};
+use pettysync::ids::PetId;
 
 use crate::collars::Collar;
+use crate::plan::Plan;
 use crate::server::Ctx;
-use crate::units::{grouped, ms};
+use crate::units::{grouped, ms, now_ms};
 
 /// How long the server may take to store the latency phase's backlog.
 const DRAIN_BUDGET: Duration = Duration::from_secs(120);
-/// The MongoDB probe: `insert_many` calls of this many sample documents.
-const PROBE_BATCHES: usize = 5;
-const PROBE_BATCH_DOCS: usize = 1000;
+/// Sample documents the MongoDB `insert_many` baseline writes at most (fewer in a run of fewer
+/// messages): enough for a steady rate, few enough to take seconds.
+const INSERT_BASELINE_DOCS: usize = 20_000;
+/// The baseline's scratch collection, dropped before and after.
+const INSERT_BASELINE_COLLECTION: &str = "bench_insert_baseline";
 
 /// The number of samples stored. `count_documents` is exact but is an aggregation over
 /// every document; on the MongoDB wire server here that takes seconds per 40 000 documents
@@ -59,9 +67,79 @@ pub(crate) async fn drain(
     false
 }
 
-/// Times, with a plain client on an idle server, the two MongoDB calls a persistence batch
-/// makes: the duplicate check (`find` with `$in` on serials and on seqs) and `insert_many`.
-pub(crate) async fn probe_mongodb(mongo: &mongodb::Database, collars: &[Collar]) {
+/// MongoDB's own rate for what persistence writes, the baseline of the ingest figure: the
+/// same sample documents (the collars' serials and pets, built as persistence builds them),
+/// `insert_many` calls of one persistence batch each, one after the other as the single
+/// writer goes, with the same driver, into a scratch collection made like `telemetry`
+/// (time-series on `at` with `meta`, the same two indexes). Returns docs/s and how many.
+pub(crate) async fn insert_baseline(
+    mongo: &mongodb::Database,
+    collars: &[Collar],
+    plan: &Plan,
+) -> mongodb::error::Result<(f64, usize)> {
+    let scratch = mongo.collection::<Document>(INSERT_BASELINE_COLLECTION);
+    scratch.drop().await?;
+    let timeseries = TimeseriesOptions::builder()
+        .time_field("at".to_owned())
+        .meta_field(Some("meta".to_owned()))
+        .granularity(Some(TimeseriesGranularity::Seconds))
+        .build();
+    mongo
+        .create_collection(INSERT_BASELINE_COLLECTION)
+        .timeseries(timeseries)
+        .await?;
+    scratch
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! { "meta.pet": 1, "at": 1 })
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "meta.collar": 1, "seq": 1 })
+                .build(),
+        ])
+        .await?;
+    let total = plan.messages.min(INSERT_BASELINE_DOCS);
+    let now = now_ms();
+    let docs: Vec<Document> = (0..total)
+        .map(|i| {
+            let collar = &collars[i % collars.len()];
+            let sample = Sample {
+                seq: (1_000_000 + i) as u64,
+                ts_ms: now - (total - i) as i64,
+                fix: Some(Fix {
+                    lat: 48.8566 + (i % 100) as f64 * 1e-5,
+                    lon: 2.3522,
+                    acc: Some(6.5),
+                }),
+                hr: Some(80 + (i % 40) as u16),
+                steps: Some((i % 40) as u32),
+                act: Some(Activity::Walk),
+                bat: Some(83),
+                temp: Some(38.6),
+            };
+            let pet = collar.pet_id.parse().ok().map(PetId);
+            SampleRecord::new(&collar.serial, pet, &sample, now).doc
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in docs.chunks(MAX_BATCH) {
+        scratch.insert_many(batch.to_vec()).await?;
+    }
+    let took = started.elapsed();
+    scratch.drop().await?;
+    let rate = total as f64 / took.as_secs_f64();
+    println!(
+        "  MongoDB insert_many baseline: {} sample documents in batches of {MAX_BATCH} in {:.2} s → {} docs/s",
+        grouped(total as u64),
+        took.as_secs_f64(),
+        grouped(rate as u64)
+    );
+    Ok((rate, total))
+}
+
+/// Times, with a plain client on an idle server, the duplicate check a persistence batch
+/// makes (`find` with `$in` on serials and on seqs) over every collar.
+pub(crate) async fn probe_duplicate_check(mongo: &mongodb::Database, collars: &[Collar]) {
     let telemetry = mongo.collection::<Document>(pettysync::migrate::TELEMETRY_COLLECTION);
     let serials: Vec<&str> = collars.iter().map(|c| c.serial.as_str()).collect();
     let mut seqs: Vec<i64> = collars.iter().map(|c| c.seq as i64).collect();
@@ -78,46 +156,14 @@ pub(crate) async fn probe_mongodb(mongo: &mongodb::Database, collars: &[Collar])
         mongodb::error::Result::Ok(())
     }
     .await;
-    let check_time = asked.elapsed();
-    let probe = mongo.collection::<Document>("bench_probe");
-    let mut insert_time = Duration::ZERO;
-    let mut inserted = 0;
-    for batch in 0..PROBE_BATCHES {
-        let docs: Vec<Document> = (0..PROBE_BATCH_DOCS)
-            .map(|i| {
-                let now = mongodb::bson::DateTime::now();
-                doc! {
-                    "at": now, "meta": { "collar": format!("PROBE-{i:05}"), "pet": Uuid::new_v4().to_string() },
-                    "seq": (batch * PROBE_BATCH_DOCS + i) as i64, "received_at": now,
-                    "lat": 48.8566, "lon": 2.3522, "acc": 6.5, "hr": 96, "steps": 41_i64,
-                    "act": "walk", "bat": 83, "temp": 38.6,
-                }
-            })
-            .collect();
-        let asked = Instant::now();
-        if probe.insert_many(docs).await.is_err() {
-            break;
-        }
-        insert_time += asked.elapsed();
-        inserted += PROBE_BATCH_DOCS;
-    }
-    let _ = probe.drop().await;
-    println!("  MongoDB probe (plain client, idle server):");
     match checked {
         Ok(()) => println!(
-            "    duplicate check as persistence does it, for a batch over all {} collars: {:.0} ms ({} documents matched)",
+            "  MongoDB probe (plain client, idle server): the duplicate check as persistence does \
+             it, for a batch over all {} collars: {:.0} ms ({} documents matched)",
             grouped(collars.len() as u64),
-            ms(check_time),
+            ms(asked.elapsed()),
             grouped(found)
         ),
-        Err(error) => println!("    duplicate check failed: {error}"),
-    }
-    if inserted > 0 {
-        println!(
-            "    insert_many of {} sample documents: {:.0} ms per call → {} docs/s",
-            grouped(PROBE_BATCH_DOCS as u64),
-            ms(insert_time) / (inserted / PROBE_BATCH_DOCS) as f64,
-            grouped((inserted as f64 / insert_time.as_secs_f64()) as u64)
-        );
+        Err(error) => println!("  MongoDB probe: the duplicate check failed: {error}"),
     }
 }

@@ -13,10 +13,6 @@ pub struct Stat {
     pub ticks: u64,
     /// cutime + cstime: ticks of the children it has reaped (PostgreSQL backends that exited
     /// are counted in the postmaster's).
-    #[allow(
-        dead_code,
-        reason = "each benchmark compiles this module; only `feed` reads it"
-    )]
     pub reaped_children_ticks: u64,
 }
 

@@ -33,7 +33,6 @@ pub fn random_secret() -> String {
 
 /// The test environment's settings with a database, Redis prefix, MQTT identity and topic
 /// prefix of the bench run's own (`pettysync_bench_{bench}_{run_id}`), and a random JWT key.
-#[allow(dead_code)] // each bench compiles this module; the feed bench keeps its broker URL options
 pub fn isolated_settings(bench: &str, run_id: &str) -> anyhow::Result<Settings> {
     let mut settings = Settings::load()
         .context("loading settings from PETTYSYNC_* (eval \"$(scripts/services.sh up)\")")?;
@@ -50,8 +49,15 @@ pub fn isolated_settings(bench: &str, run_id: &str) -> anyhow::Result<Settings> 
     settings.redis_prefix = format!("pettysync:bench:{bench}:{run_id}:");
     let mut mqtt = url::Url::parse(secrecy::ExposeSecret::expose_secret(&settings.mqtt_url))
         .context("MQTT URL")?;
+    // The broker URL's other options (keep-alive, credentials) stay; only the identity changes.
+    let kept: Vec<(String, String)> = mqtt
+        .query_pairs()
+        .filter(|(key, _)| key != "client_id")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
     mqtt.query_pairs_mut()
         .clear()
+        .extend_pairs(kept)
         .append_pair("client_id", &format!("pettysync-bench-{bench}-{run_id}"));
     settings.mqtt_url = secrecy::SecretString::from(mqtt.to_string());
     settings.mqtt_topic_prefix = format!("bench-{bench}/{run_id}");
