@@ -52,7 +52,9 @@ async fn a_killed_nodes_collars_are_live_again_elsewhere_within_10_s_with_one_al
     let map = wait_for_one_owner_each(&[&a, &b, &c], &serials, Duration::from_secs(20)).await;
     for collar in &collars {
         wait_for_state(&a.app, &owner, &collar.pet_id, "inside the park", |state| {
-            state["geofences"]["inside"].as_array().is_some_and(|i| !i.is_empty())
+            state["geofences"]["inside"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty())
         })
         .await;
     }
@@ -62,14 +64,19 @@ async fn a_killed_nodes_collars_are_live_again_elsewhere_within_10_s_with_one_al
     // B dies; right then its collars leave the park.
     b.process.kill9().await;
     let killed_at = (Instant::now(), now_ms());
-    outside.lock().expect("the set").extend(on_b.iter().cloned());
+    outside
+        .lock()
+        .expect("the set")
+        .extend(on_b.iter().cloned());
 
     let survivors = [&a, &c];
     poll_until("node-b's collars running on A or C", FAILOVER, || async {
         let map = actor_map(&survivors).await?;
         let running: BTreeSet<String> = map.values().flatten().cloned().collect();
         let left = on_b.difference(&running).count();
-        (left == 0).then_some(()).ok_or(format!("{left} of node-b's collars not running"))
+        (left == 0)
+            .then_some(())
+            .ok_or(format!("{left} of node-b's collars not running"))
     })
     .await;
     for collar in collars.iter().filter(|c| on_b.contains(&c.serial)) {
@@ -89,16 +96,23 @@ async fn a_killed_nodes_collars_are_live_again_elsewhere_within_10_s_with_one_al
     );
 
     let pg = a.app.pg().await;
-    poll_until("one exit per collar that crossed", Duration::from_secs(20), || async {
-        let exits = exits_per_serial(&pg).await?;
-        let crossed: BTreeSet<String> = exits.keys().cloned().collect();
-        (crossed == on_b).then_some(()).ok_or(format!("{exits:?}"))
-    })
+    poll_until(
+        "one exit per collar that crossed",
+        Duration::from_secs(20),
+        || async {
+            let exits = exits_per_serial(&pg).await?;
+            let crossed: BTreeSet<String> = exits.keys().cloned().collect();
+            (crossed == on_b).then_some(()).ok_or(format!("{exits:?}"))
+        },
+    )
     .await;
     let last_seq = reporter.stop().await;
     actix_web::rt::time::sleep(QUIET).await;
     let exits = exits_per_serial(&pg).await.expect("alerts are readable");
-    assert!(exits.values().all(|n| *n == 1), "one alert per crossing: {exits:?}");
+    assert!(
+        exits.values().all(|n| *n == 1),
+        "one alert per crossing: {exits:?}"
+    );
 
     // B comes back under its id: its broker session hands over what was queued for it.
     let _b = start_node(&settings, &env, "node-b").await;

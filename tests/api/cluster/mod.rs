@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 
 use crate::faults::Fleet;
 use crate::fixtures::process::{env_of, run_ok, ServerProcess};
-use crate::helpers::{expect_json, poll_until, string_at, unique_serial, Isolation, TestApp, TestUser};
+use crate::helpers::{
+    expect_json, poll_until, string_at, unique_serial, Isolation, TestApp, TestUser,
+};
 use crate::realtime::{park, PARK_CENTRE};
 
 /// The heartbeat TTL of the test nodes (seconds): a dead node is out after this long.
@@ -57,20 +59,28 @@ pub async fn start_node(settings: &Settings, env: &[(&str, String)], name: &str)
 /// Waits until every node in `nodes` sees exactly the members `names`.
 pub async fn wait_for_members(nodes: &[&Node], names: &[&str]) {
     let want: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
-    poll_until("every node to see the members", Duration::from_secs(15), || async {
-        for node in nodes {
-            let response = node.app.get("/readyz", None).await;
-            let body: Value = response.json().await.map_err(|e| e.to_string())?;
-            let seen: BTreeSet<String> = body["members"]
-                .as_array()
-                .map(|m| m.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            if seen != want {
-                return Err(format!("{} sees {seen:?}", node.name));
+    poll_until(
+        "every node to see the members",
+        Duration::from_secs(15),
+        || async {
+            for node in nodes {
+                let response = node.app.get("/readyz", None).await;
+                let body: Value = response.json().await.map_err(|e| e.to_string())?;
+                let seen: BTreeSet<String> = body["members"]
+                    .as_array()
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|n| n.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if seen != want {
+                    return Err(format!("{} sees {seen:?}", node.name));
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await;
 }
 
@@ -86,7 +96,11 @@ pub async fn actors_on(node: &Node) -> Result<BTreeSet<String>, String> {
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
     Ok(body["serials"]
         .as_array()
-        .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -120,17 +134,24 @@ pub async fn wait_for_one_owner_each(
     within: Duration,
 ) -> BTreeMap<String, BTreeSet<String>> {
     let want: BTreeSet<String> = serials.iter().cloned().collect();
-    poll_until("each collar's actor on exactly one node", within, || async {
-        let map = actor_map(nodes).await?;
-        let twice = doubly_owned(&map);
-        let all: BTreeSet<String> = map.values().flatten().cloned().collect();
-        let missing = want.difference(&all).count();
-        if twice.is_empty() && missing == 0 {
-            Ok(map)
-        } else {
-            Err(format!("{missing} collars without an actor, {} on two nodes", twice.len()))
-        }
-    })
+    poll_until(
+        "each collar's actor on exactly one node",
+        within,
+        || async {
+            let map = actor_map(nodes).await?;
+            let twice = doubly_owned(&map);
+            let all: BTreeSet<String> = map.values().flatten().cloned().collect();
+            let missing = want.difference(&all).count();
+            if twice.is_empty() && missing == 0 {
+                Ok(map)
+            } else {
+                Err(format!(
+                    "{missing} collars without an actor, {} on two nodes",
+                    twice.len()
+                ))
+            }
+        },
+    )
     .await
 }
 
@@ -163,10 +184,18 @@ pub async fn fenced_collar(app: &TestApp, owner: &TestUser) -> FencedCollar {
     let pet_id = string_at(&app.create_pet(owner, "Rex").await, "/id");
     let serial = unique_serial();
     let code = app.provision_collar(&serial).await;
-    expect_json(app.pair_collar(owner, &pet_id, &serial, &code).await, StatusCode::OK).await;
+    expect_json(
+        app.pair_collar(owner, &pet_id, &serial, &code).await,
+        StatusCode::OK,
+    )
+    .await;
     let fence = json!({"name": "Park", "kind": "safe", "geometry": park()});
     let created = app
-        .post(&format!("/v1/pets/{pet_id}/geofences"), owner.bearer(), &fence)
+        .post(
+            &format!("/v1/pets/{pet_id}/geofences"),
+            owner.bearer(),
+            &fence,
+        )
         .await;
     expect_json(created, StatusCode::CREATED).await;
     FencedCollar { serial, pet_id }

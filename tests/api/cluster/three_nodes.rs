@@ -56,7 +56,9 @@ async fn three_nodes_store_each_sample_once_run_each_collar_once_and_alert_once(
         // Read through another node than the one the pets were made on: the state is the
         // owner's, wherever it is asked.
         wait_for_state(&b.app, &owner, &collar.pet_id, "inside the park", |state| {
-            state["geofences"]["inside"].as_array().is_some_and(|i| !i.is_empty())
+            state["geofences"]["inside"]
+                .as_array()
+                .is_some_and(|i| !i.is_empty())
         })
         .await;
     }
@@ -70,9 +72,13 @@ async fn three_nodes_store_each_sample_once_run_each_collar_once_and_alert_once(
                 .await;
         }
         for collar in &fenced {
-            wait_for_state(&c.app, &owner, &collar.pet_id, "the fix outside applied", |s| {
-                s["last_seen"] == json!(ts)
-            })
+            wait_for_state(
+                &c.app,
+                &owner,
+                &collar.pet_id,
+                "the fix outside applied",
+                |s| s["last_seen"] == json!(ts),
+            )
             .await;
         }
     }
@@ -88,10 +94,16 @@ async fn three_nodes_store_each_sample_once_run_each_collar_once_and_alert_once(
     );
 
     let pg = a.app.pg().await;
-    poll_until("one exit per fenced collar", Duration::from_secs(20), || async {
-        let exits = exits_per_serial(&pg).await?;
-        (exits.len() == FENCED).then_some(()).ok_or(format!("{exits:?}"))
-    })
+    poll_until(
+        "one exit per fenced collar",
+        Duration::from_secs(20),
+        || async {
+            let exits = exits_per_serial(&pg).await?;
+            (exits.len() == FENCED)
+                .then_some(())
+                .ok_or(format!("{exits:?}"))
+        },
+    )
     .await;
     actix_web::rt::time::sleep(QUIET).await;
     let exits = exits_per_serial(&pg).await.expect("alerts are readable");
