@@ -45,6 +45,7 @@ use crate::store::history::History;
 
 mod app_data;
 mod clients;
+mod cluster_link;
 
 pub use self::clients::{aws_config, mongo_database, s3_client, sns_client};
 
@@ -154,6 +155,7 @@ impl Application {
             redis.clone(),
             arbiters.iter().map(Arbiter::handle).collect(),
             commands.clone(),
+            membership.clone(),
             {
                 let (hub, persistence, lag) = (hub_addr.clone(), persistence.clone(), lag.clone());
                 move |registry| CollarOutputs {
@@ -206,6 +208,16 @@ impl Application {
             commands: commands.clone(),
             voice,
             lag: lag.clone(),
+            remote: cluster_link::start(&cluster_link::ClusterParts {
+                settings: &settings,
+                pg: &pg,
+                redis: &redis,
+                membership: &membership,
+                registry: &registry,
+                persistence: &persistence,
+                acker: Acker::new(mqtt.client.clone()),
+                stop: &stop_rx,
+            }),
         };
         let pipeline = Pipeline::new(settings.mqtt_topic_prefix.clone(), outputs, stop_rx);
         let pipeline_task = tokio::spawn(pipeline.run(messages));

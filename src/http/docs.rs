@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, collars, error, feed, geofences, health, invitations, live, members, mood, moods,
-    notifications, pets, posts, share, shared, social, stats, track_gpx, tracking,
+    accounts, cluster, collars, error, feed, geofences, health, invitations, live, members, mood,
+    moods, notifications, pets, posts, share, shared, social, stats, track_gpx, tracking,
 };
 
 /// What holds for every operation.
@@ -46,6 +46,7 @@ const DESCRIPTION: &str = "Pets, collars, live state, alerts and the social feed
         feed::get_feed,
         share::create_link, share::list_links, share::revoke_link, shared::view, shared::connect,
         mood::list_models, moods::list_moods, moods::correct_mood,
+        cluster::list_actors,
     ),
     components(schemas(error::Problem, crate::validation::FieldError)),
     modifiers(&Security, &Problems, &Links),

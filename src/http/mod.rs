@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod authz;
 pub mod client_addr;
+pub mod cluster;
 pub mod collars;
 pub mod docs;
 pub mod error;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(pages::configure)
     .configure(mood::configure)
     .configure(moods::configure)
+    .configure(cluster::configure)
     .default_service(web::to(not_found));
 }
 

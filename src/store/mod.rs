@@ -7,6 +7,7 @@ pub mod archive;
 pub mod collars;
 pub mod feed;
 pub mod fields;
+pub mod forward;
 pub mod geofences;
 pub mod history;
 pub mod invitations;

@@ -8,6 +8,7 @@ mod auth;
 mod authz;
 mod browser;
 mod cli;
+mod cluster;
 mod collar;
 mod collars;
 mod corrections;

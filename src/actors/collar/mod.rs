@@ -9,12 +9,14 @@
 //! - `handlers`: the messages a collar actor takes, and what it does with each;
 //! - `apply`: one sample's effect on the live state and the alert rules;
 //! - `pairings`: which pet a sample belongs to;
+//! - `retire`: stopping when the collar moved to another node;
 //! - `snapshot`: what survives a restart.
 
 mod apply;
 mod handlers;
 mod lag;
 mod pairings;
+mod retire;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -29,6 +31,8 @@ pub use self::handlers::{
     GetState, LiveModeChanged, PetAt, SetMood, SetupChanged, StatusReport, Telemetry,
 };
 pub use self::lag::IngestLag;
+pub use self::pairings::Pairings;
+pub use self::retire::Retire;
 pub use self::snapshot::{snapshot_key, SeqSet, Snapshot, SnapshotWrite};
 use super::alerts::RaiseAlert;
 use super::events::StateChanged;
@@ -39,7 +43,6 @@ use crate::fence_index::IndexedFence;
 use crate::geofence::{FenceGeometry, FenceKind};
 use crate::ids::PetId;
 use crate::store::collars::CollarSetup;
-use pairings::Pairings;
 
 /// Silence longer than this many reporting intervals means the collar is offline.
 pub const SILENT_INTERVALS: u32 = 3;

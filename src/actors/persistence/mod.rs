@@ -52,6 +52,9 @@ pub struct Append {
     pub snapshot: Option<SnapshotWrite>,
     /// Acknowledged once all of the above are stored.
     pub ack: Option<AckToken>,
+    /// Told once all of the above are stored: for a sender that acknowledges elsewhere (a
+    /// forwarded entry in a Redis Stream, an MQTT message acknowledged after its forward).
+    pub stored: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Append {
@@ -206,6 +209,10 @@ impl PersistenceSupervisor {
         for append in self.buffer.drain(..taken) {
             if let Some(ack) = append.ack {
                 self.outputs.acker.ack(ack);
+            }
+            if let Some(stored) = append.stored {
+                // The waiter may have given up (shutdown): nothing to tell then.
+                let _ = stored.send(());
             }
             alerts.extend(append.alerts);
         }

@@ -1,7 +1,8 @@
 //! `CollarRegistry`: finds or starts the actor of a collar, spreads collar actors over one
 //! arbiter per core (by a hash of the serial, so one collar's messages stay in order on one
 //! thread), and answers for collars whose actor is not running (live state from the
-//! snapshot, live-mode commands). `mood` hands a classified clip's mood to its pet's actor.
+//! snapshot, live-mode commands). `mood` hands a classified clip's mood to its pet's actor;
+//! `owners` keeps actors only for the collars this node owns in a cluster.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,13 +18,16 @@ use super::collar::{
 use super::events::{GetPetState, LiveState, SetLiveMode};
 use crate::actors::commands::{CollarCommand, Commands};
 use crate::cache::Redis;
+use crate::cluster::Membership;
 use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::store::collars::{self, CollarSetup};
 
 mod mood;
+mod owners;
 mod snapshot;
 
+pub use self::owners::{ListActors, NotOwner, RunningActors};
 pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};
 
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
@@ -43,6 +47,8 @@ pub struct CollarRegistry {
     commands: Commands,
     /// Since when snapshots could not be read (see [`SNAPSHOT_WAIT`]).
     snapshots_failing_since: Option<Instant>,
+    /// The live-node set: which collars are this node's to run.
+    membership: Membership,
 }
 
 impl CollarRegistry {
@@ -53,6 +59,7 @@ impl CollarRegistry {
         redis: Redis,
         arbiters: Vec<ArbiterHandle>,
         commands: Commands,
+        membership: Membership,
         outputs: impl FnOnce(Addr<CollarRegistry>) -> CollarOutputs + 'static,
     ) -> Addr<Self> {
         let outputs_fn = outputs;
@@ -67,6 +74,7 @@ impl CollarRegistry {
             outputs: outputs_fn(ctx.address()),
             commands,
             snapshots_failing_since: None,
+            membership,
         })
     }
 
@@ -106,13 +114,17 @@ impl CollarRegistry {
             CollarActor::new(setup, fences, snapshot, live, outputs)
         });
         self.collars.insert(serial, addr.clone());
-        metrics::gauge!("pettysync_collar_actors").set(self.collars.len() as f64);
+        self.count_actors();
         Some(addr)
     }
 }
 
 impl Actor for CollarRegistry {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.watch_membership(ctx);
+    }
 }
 
 /// Find the collar's actor, starting it (from its setup and snapshot) when needed.
@@ -127,6 +139,9 @@ impl Handler<Resolve> for CollarRegistry {
     type Result = ResponseActFuture<Self, Result<Option<Addr<CollarActor>>, anyhow::Error>>;
 
     fn handle(&mut self, msg: Resolve, _: &mut Context<Self>) -> Self::Result {
+        if let Err(not_owner) = self.check_owner(&msg.serial) {
+            return Box::pin(async move { Err(not_owner.into()) }.into_actor(self));
+        }
         if let Some(addr) = self.running(&msg.serial) {
             return Box::pin(async move { Ok(Some(addr)) }.into_actor(self));
         }
@@ -144,6 +159,8 @@ impl Handler<Resolve> for CollarRegistry {
                 let Some((setup, fences, snapshot)) = loaded? else {
                     return Ok(None);
                 };
+                // The collar may have moved to another node while it was loading.
+                registry.check_owner(&setup.serial)?;
                 let snapshot = registry.snapshot_or_wait(&setup.serial, snapshot)?;
                 // Starting happens here, on the registry's thread, so two loads of one serial
                 // still end with one actor.
@@ -180,7 +197,7 @@ impl Handler<Deregister> for CollarRegistry {
             self.collars.remove(&msg.serial);
             self.by_pet.retain(|_, serial| *serial != msg.serial);
         }
-        metrics::gauge!("pettysync_collar_actors").set(self.collars.len() as f64);
+        self.count_actors();
     }
 }
 

@@ -8,7 +8,8 @@ use mongodb::bson::{doc, Binary, DateTime as BsonDateTime, Document};
 use super::{Pipeline, DEAD_LETTER_RAW_BYTES};
 use crate::actors::collar::{Applied, CollarActor, PetAt, StatusReport, Telemetry};
 use crate::actors::persistence::{Append, Buffered, SampleRecord, MAX_BUFFERED};
-use crate::ingest::decode::{self, Decoded, Rejection};
+use crate::ids::PetId;
+use crate::ingest::decode::{self, CmdAck, Decoded, Rejection, VoiceClip};
 use crate::ingest::mqtt::AckToken;
 use crate::ingest::parking::Pending;
 use crate::ingest::side::StoreError;
@@ -78,6 +79,7 @@ impl Pipeline {
                     alerts: applied.alerts,
                     snapshot: applied.snapshot,
                     ack: Some(ack),
+                    ..Append::default()
                 })
                 .await;
             }
@@ -96,39 +98,52 @@ impl Pipeline {
                 })
                 .await;
             }
-            Ok(Decoded::CmdAck(answer)) => {
-                let (commands, owned) = (self.commands.clone(), serial.to_owned());
-                let store = move || {
-                    let (commands, serial, answer) =
-                        (commands.clone(), owned.clone(), answer.clone());
-                    async move {
-                        commands
-                            .record_ack(&serial, &answer.id, answer.ok, answer.error.as_deref())
-                            .await
-                            .map_err(StoreError::from_sqlx)
-                    }
-                };
-                self.side.run("cmd_ack", serial, pending, store).await;
-            }
+            Ok(Decoded::CmdAck(answer)) => self.store_cmd_ack(serial, pending, answer).await,
             Ok(Decoded::Voice(clip)) => {
                 let Some(pet) = self.tell(serial, actor, PetAt { ts_ms: clip.ts_ms }).await else {
                     return Err(pending);
                 };
-                let (voice, owned) = (self.voice.clone(), serial.to_owned());
-                let clip = std::sync::Arc::new(clip);
-                let store = move || {
-                    let (voice, serial, clip) = (voice.clone(), owned.clone(), clip.clone());
-                    async move { voice.store(&serial, pet, &clip).await }
-                };
-                self.side.run("voice", serial, pending, store).await;
+                self.store_voice(serial, pending, clip, pet).await;
             }
         }
         Ok(())
     }
 
+    /// A command answer to the command store (beside ingest, retried).
+    pub(super) async fn store_cmd_ack(&mut self, serial: &str, pending: Pending, answer: CmdAck) {
+        let (commands, owned) = (self.commands.clone(), serial.to_owned());
+        let store = move || {
+            let (commands, serial, answer) = (commands.clone(), owned.clone(), answer.clone());
+            async move {
+                commands
+                    .record_ack(&serial, &answer.id, answer.ok, answer.error.as_deref())
+                    .await
+                    .map_err(StoreError::from_sqlx)
+            }
+        };
+        self.side.run("cmd_ack", serial, pending, store).await;
+    }
+
+    /// A voice clip to the voice store under `pet` (beside ingest, retried).
+    pub(super) async fn store_voice(
+        &mut self,
+        serial: &str,
+        pending: Pending,
+        clip: VoiceClip,
+        pet: Option<PetId>,
+    ) {
+        let (voice, owned) = (self.voice.clone(), serial.to_owned());
+        let clip = std::sync::Arc::new(clip);
+        let store = move || {
+            let (voice, serial, clip) = (voice.clone(), owned.clone(), clip.clone());
+            async move { voice.store(&serial, pet, &clip).await }
+        };
+        self.side.run("voice", serial, pending, store).await;
+    }
+
     /// Hands a message to persistence, waiting while it is over its buffer limit (or
     /// until shutdown, which leaves the rest to the broker).
-    async fn persist(&mut self, append: Append) {
+    pub(super) async fn persist(&mut self, append: Append) {
         // The mailbox only closes at shutdown: then what was not handed over is not
         // acknowledged, and the broker redelivers it.
         let Ok(mut buffered) = self.persistence.send(append).await else {
@@ -146,14 +161,14 @@ impl Pipeline {
     }
 }
 
-fn count_rejection(rejection: &Rejection) {
+pub(super) fn count_rejection(rejection: &Rejection) {
     metrics::counter!("pettysync_dead_letters_total", "reason" => rejection.reason.as_str())
         .increment(1);
 }
 
 /// A dead letter: the raw bytes (cut to [`DEAD_LETTER_RAW_BYTES`], with the full size),
 /// topic, reason and time received.
-fn dead_letter_doc(pending: &Pending, serial: &str, rejection: &Rejection) -> Document {
+pub(super) fn dead_letter_doc(pending: &Pending, serial: &str, rejection: &Rejection) -> Document {
     letter(pending, serial, rejection, DEAD_LETTER_RAW_BYTES)
 }
 

@@ -10,6 +10,9 @@
 //! PostgreSQL or the registry cannot say — not known yet: then its messages stay parked and
 //! are tried again, never counted as unknown and acknowledged, so a database blip loses
 //! nothing.
+//!
+//! In a cluster, a message of a collar another node owns is stored here and handed to the
+//! owner (`remote`); the check costs nothing on a single node.
 
 use actix::Addr;
 use tokio::sync::{mpsc, watch};
@@ -17,9 +20,11 @@ use tracing::Instrument;
 
 mod handoff;
 mod lookups;
+mod remote;
 
 pub(super) use self::handoff::store_failed_letter;
 use self::lookups::{Cached, Lookup, Lookups};
+pub use self::remote::Remote;
 use super::decode::{self, Channel, Rejection};
 use super::mqtt::{AckToken, Acker, Inbound};
 use super::parking::{Parked, Pending};
@@ -42,6 +47,8 @@ pub struct PipelineOutputs {
     pub commands: Commands,
     pub voice: VoiceStore,
     pub lag: IngestLag,
+    /// The cluster: who owns which collar, and the way to the others.
+    pub remote: Remote,
 }
 
 pub struct Pipeline {
@@ -54,6 +61,7 @@ pub struct Pipeline {
     side: SideTasks,
     lookups: Lookups,
     parked: Parked,
+    remote: Remote,
     stop: watch::Receiver<bool>,
 }
 
@@ -77,6 +85,7 @@ impl Pipeline {
             lag: outputs.lag,
             lookups: Lookups::new(outputs.registry),
             parked: Parked::default(),
+            remote: outputs.remote,
             stop,
         }
     }
@@ -98,7 +107,7 @@ impl Pipeline {
                 Some((serial, lookup)) = self.lookups.next(), if self.lookups.busy() => {
                     self.looked_up(&serial, lookup).await
                 }
-                _ = sleep_until(retry_at), if retry_at.is_some() => self.retry_parked(),
+                _ = sleep_until(retry_at), if retry_at.is_some() => self.retry_parked().await,
                 inbound = messages.recv(), if self.parked.has_room() => match inbound {
                     Some(inbound) => self.handle_in_span(inbound).await,
                     None => return,
@@ -142,6 +151,13 @@ impl Pipeline {
         };
         if self.parked.holds(&serial) {
             return self.parked.park(&serial, pending);
+        }
+        if let Some(owner) = self.owned_elsewhere(&serial) {
+            if let Err(pending) = self.forward(pending, &serial, owner).await {
+                self.parked.park(&serial, pending);
+                self.parked.retry_failed();
+            }
+            return;
         }
         match self.lookups.cached(&serial) {
             Cached::Known(actor) => {
@@ -189,12 +205,16 @@ impl Pipeline {
         }
     }
 
-    /// Looks up again, after a backoff, every parked serial whose lookup is not under way.
-    fn retry_parked(&mut self) {
-        for serial in self.parked.serials() {
-            self.lookups.start(&serial);
-        }
+    /// Looks up again, after a backoff, every parked serial whose lookup is not under way;
+    /// forwards the messages of serials another node owns now.
+    async fn retry_parked(&mut self) {
         self.parked.retry_started();
+        for serial in self.parked.serials() {
+            match self.owned_elsewhere(&serial) {
+                Some(owner) => self.forward_parked(&serial, owner).await,
+                None => self.lookups.start(&serial),
+            }
+        }
     }
 
     /// Sends to the collar actor, waiting when its mailbox is full (never dropping); `None`
