@@ -9,6 +9,7 @@ mod authz;
 mod browser;
 mod cli;
 mod collar;
+mod cluster_live;
 mod collars;
 mod corrections;
 mod errors;
