@@ -74,7 +74,9 @@ async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
 
     let mut phone = LiveSocket::open(phone_side, &owner).await;
     phone.subscribe(&[&pet_id]).await;
-    phone.next_state(&pet_id, "the subscribe answer", |_| true).await;
+    phone
+        .next_state(&pet_id, "the subscribe answer", |_| true)
+        .await;
     let live = collar.link.next_command(SETTLE).await;
     assert_eq!(live["cmd"], "set_interval", "{live}");
     assert_eq!(live["interval_s"], 3, "live mode: {live}");

@@ -142,7 +142,7 @@ mod tests {
         watchers.set(&b, shared, true);
         watchers.set(&c, shared, true);
         watchers.set(&a, mine, true);
-        let switches = watchers.retain_nodes(&[c.clone()]);
+        let switches = watchers.retain_nodes(std::slice::from_ref(&c));
         assert_eq!(switches, vec![(only_b, false)]);
         assert!(watchers.watched(shared) && watchers.watched(mine));
         assert!(watchers.retain_nodes(&[]).contains(&(shared, false)));

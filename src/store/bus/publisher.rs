@@ -24,9 +24,9 @@ pub const WATCHING_TTL_IN_BEATS: u32 = 3;
 
 /// One thing to send.
 #[derive(Debug)]
-enum Send {
+enum Outgoing {
     /// An event on its channel.
-    Event(LiveEvent),
+    Event(Box<LiveEvent>),
     /// This node's watched set is now `pets` (rewritten whole, TTL refreshed).
     Rewrite(BTreeSet<PetId>),
 }
@@ -34,22 +34,22 @@ enum Send {
 /// The sending side, cloneable; the task stops when every clone is dropped.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Send>,
+    tx: mpsc::Sender<Outgoing>,
 }
 
 impl Outbox {
     /// Queues an event for the other nodes; `false` (and counted) when the queue is full.
     pub fn event(&self, event: LiveEvent) -> bool {
-        self.offer(Send::Event(event))
+        self.offer(Outgoing::Event(Box::new(event)))
     }
 
     /// Queues the rewrite of this node's watched set (in order with the events: a `Watching`
     /// event sent before it also updates the set, see [`start_publisher`]).
     pub fn rewrite(&self, pets: BTreeSet<PetId>) -> bool {
-        self.offer(Send::Rewrite(pets))
+        self.offer(Outgoing::Rewrite(pets))
     }
 
-    fn offer(&self, send: Send) -> bool {
+    fn offer(&self, send: Outgoing) -> bool {
         let sent = self.tx.try_send(send).is_ok();
         if !sent {
             metrics::counter!("pettysync_livebus_lost_total", "reason" => "queue_full")
@@ -71,7 +71,7 @@ pub fn start_publisher(
     (Outbox { tx }, task)
 }
 
-async fn run(channels: Channels, me: NodeId, set_ttl: u64, mut rx: mpsc::Receiver<Send>) {
+async fn run(channels: Channels, me: NodeId, set_ttl: u64, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let count = batch.len() as u64;
@@ -89,29 +89,29 @@ async fn send_batch(
     channels: &Channels,
     me: &NodeId,
     ttl: u64,
-    batch: &[Send],
+    batch: &[Outgoing],
 ) -> anyhow::Result<()> {
     let set = channels.watching_set(me);
     let mut pipe = deadpool_redis::redis::pipe();
     for send in batch {
         match send {
-            Send::Event(event) => {
+            Outgoing::Event(event) => {
                 // The set first: a node that hears the announcement and reads the set agrees.
-                if let LiveEvent::Watching { pet_id, live } = event {
-                    let op = if *live { "SADD" } else { "SREM" };
+                if let LiveEvent::Watching { pet_id, live } = **event {
+                    let op = if live { "SADD" } else { "SREM" };
                     pipe.cmd(op).arg(&set).arg(pet_id.to_string()).ignore();
                     pipe.cmd("EXPIRE").arg(&set).arg(ttl).ignore();
                 }
                 let envelope = Envelope {
                     origin: me.to_string(),
-                    event: event.clone(),
+                    event: (**event).clone(),
                 };
                 pipe.cmd("PUBLISH")
                     .arg(channels.of(event))
                     .arg(envelope.encode()?)
                     .ignore();
             }
-            Send::Rewrite(pets) => {
+            Outgoing::Rewrite(pets) => {
                 pipe.cmd("DEL").arg(&set).ignore();
                 if !pets.is_empty() {
                     let members: Vec<String> = pets.iter().map(PetId::to_string).collect();
