@@ -2,6 +2,8 @@
 //! on one node watches a pet whose collar another node owns; a share link revoked on one
 //! node closes its viewer on another.
 //!
+//! Live mode is summed over the nodes: the owner node's registry knows the pet is watched.
+//!
 //! Until every node but the owner stops running a collar's actor, either node may read a
 //! collar's message (the shared subscription picks); the tests hold either way: the collar's
 //! owner is the *other* node, and every sample must reach the phone, whichever node read it.
@@ -15,6 +17,7 @@ use serde_json::{json, Value};
 use crate::collar::{LiveSocket, TestCollar, SETTLE};
 use crate::fixtures::process::{env_of, run_ok, ServerProcess};
 use crate::helpers::{poll_until, string_at, unique_serial, Isolation, TestApp};
+use crate::realtime::wait_for_state;
 use crate::share::{ShareSocket, CLOSE_REVOKED};
 
 /// Samples whose publish → frame time is measured.
@@ -80,6 +83,11 @@ async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
     let live = collar.link.next_command(SETTLE).await;
     assert_eq!(live["cmd"], "set_interval", "{live}");
     assert_eq!(live["interval_s"], 3, "live mode: {live}");
+    // The owner node knows the pet is in live mode, though nobody watches it there.
+    wait_for_state(&apps[1], &owner, &pet_id, "live mode on node B", |s| {
+        s["live"] == true
+    })
+    .await;
 
     let mut took = Vec::new();
     for seq in 1..=SAMPLES {
