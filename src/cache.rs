@@ -16,6 +16,8 @@ const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Redis {
     pool: Pool,
+    /// For the connections that are not pooled: a pub/sub subscriber holds its own.
+    client: deadpool_redis::redis::Client,
     prefix: String,
 }
 
@@ -33,8 +35,10 @@ impl Redis {
             ..Default::default()
         });
         let pool = config.create_pool(Some(Runtime::Tokio1))?;
+        let client = deadpool_redis::redis::Client::open(settings.redis_url.expose_secret())?;
         Ok(Self {
             pool,
+            client,
             prefix: settings.redis_prefix.clone(),
         })
     }
@@ -46,6 +50,13 @@ impl Redis {
 
     pub async fn conn(&self) -> Result<Connection, deadpool_redis::PoolError> {
         self.pool.get().await
+    }
+
+    /// A dedicated pub/sub connection (a subscribed connection can do nothing else).
+    pub async fn pubsub(
+        &self,
+    ) -> deadpool_redis::redis::RedisResult<deadpool_redis::redis::aio::PubSub> {
+        self.client.get_async_pubsub().await
     }
 
     /// Round trip to Redis, for readiness.

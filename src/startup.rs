@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use self::app_data::AppData;
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::archival::{ArchivalSupervisor, ArchiveStores, StopArchival};
+use crate::actors::bus::{Link, LiveBus};
 use crate::actors::collar::{CollarOutputs, IngestLag};
 use crate::actors::commands::Commands;
 use crate::actors::events::GetPetState;
@@ -41,6 +42,7 @@ use crate::ingest::outbound::{self, Outbound};
 use crate::ingest::pipeline::{Pipeline, PipelineOutputs};
 use crate::ingest::voice::VoiceStore;
 use crate::store::archive::RollupsSettled;
+use crate::store::bus::Channels;
 use crate::store::history::History;
 
 mod app_data;
@@ -166,9 +168,27 @@ impl Application {
                 }
             },
         );
+        // Live events and live mode across nodes go through the bus (a single node sends
+        // nothing over it); the registry hears live mode from the bus, which sums the nodes.
+        let bus = {
+            let link = Link::start(
+                Channels::new(redis.clone()),
+                node.clone(),
+                settings.node_ttl(),
+            );
+            let bus = LiveBus::new(
+                membership.clone(),
+                registry.clone().recipient(),
+                hub_addr.clone().recipient(),
+                Some(link),
+                settings.node_ttl(),
+            );
+            bus.start()
+        };
         let hub = hub_context.run(
-            LiveHub::new(registry.clone().recipient(), settings.live_grace())
-                .with_caps(session_caps(&settings)),
+            LiveHub::new(bus.clone().recipient(), settings.live_grace())
+                .with_caps(session_caps(&settings))
+                .with_peers(bus.recipient()),
         );
         // A stored mood goes to the pet's live state (registry) and its watchers (hub).
         let announce = vec![registry.clone().recipient(), hub.clone().recipient()];

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod archival;
+pub mod bus;
 pub mod collar;
 pub mod commands;
 pub mod events;

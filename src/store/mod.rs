@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod alert_outbox;
 pub mod alerts;
 pub mod archive;
+pub mod bus;
 pub mod collars;
 pub mod feed;
 pub mod fields;

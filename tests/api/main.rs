@@ -9,6 +9,7 @@ mod authz;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_live;
 mod collar;
 mod collars;
 mod corrections;

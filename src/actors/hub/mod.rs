@@ -8,14 +8,17 @@
 //!   to their scopes);
 //! - `admission`: at most so many sessions per user and per share link;
 //! - `revocation`: ending what a session may no longer see: a revoked share link closes its
-//!   sessions, a lost pet leaves the user's sessions, an ended sign-in closes its sessions.
+//!   sessions, a lost pet leaves the user's sessions, an ended sign-in closes its sessions;
+//! - `peers`: in a cluster, the same events to and from the other nodes' hubs (through the
+//!   live bus).
 
 mod admission;
 mod live_mode;
+mod peers;
 mod revocation;
 mod routing;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use uuid::Uuid;
 
 pub use self::admission::{Admission, Admit, Party, Refused, SessionCaps};
 pub use self::live_mode::{Unwatch, Watch};
+pub use self::peers::{FromPeer, PeerEvent, ToPeers};
 pub use self::revocation::{PetAccessLost, RevokeShare, SignInEnded};
 
 use super::events::{Alert, LiveState, MoodRecorded, SetLiveMode};
@@ -167,6 +171,8 @@ pub struct LiveHub {
     live: HashSet<PetId>,
     /// Pets nobody watches any more whose grace period is running.
     grace_timers: HashMap<PetId, SpawnHandle>,
+    /// The live bus in a cluster (see `peers`).
+    peers: Option<Recipient<peers::ToPeers>>,
 }
 
 impl LiveHub {
@@ -184,6 +190,7 @@ impl LiveHub {
             share_sessions_of_pet: HashMap::new(),
             live: HashSet::new(),
             grace_timers: HashMap::new(),
+            peers: None,
         }
     }
 

@@ -6,7 +6,7 @@
 use actix::{Context, Handler, Message};
 use uuid::Uuid;
 
-use super::{LiveHub, SessionEvent};
+use super::{LiveHub, PeerEvent, SessionEvent};
 use crate::ids::{PetId, UserId};
 
 /// A share link was revoked: every session on it gets `revoked` and closes (HTTP → hub).
@@ -21,10 +21,19 @@ impl Handler<RevokeShare> for LiveHub {
     type Result = ();
 
     fn handle(&mut self, msg: RevokeShare, _: &mut Context<Self>) {
+        self.revoke_share(msg.link_id);
+        self.to_peers(|| PeerEvent::RevokeShare {
+            link_id: msg.link_id,
+        });
+    }
+}
+
+impl LiveHub {
+    pub(super) fn revoke_share(&mut self, link_id: Uuid) {
         // Each session closes itself; its `Disconnect` then cleans up here.
         let ids: Vec<Uuid> = self
             .sessions_of_link
-            .get(&msg.link_id)
+            .get(&link_id)
             .into_iter()
             .flatten()
             .copied()
@@ -52,16 +61,31 @@ impl Handler<PetAccessLost> for LiveHub {
     type Result = ();
 
     fn handle(&mut self, msg: PetAccessLost, ctx: &mut Context<Self>) {
-        for user in msg.users {
-            for id in self.session_ids_of(user) {
+        self.pet_access_lost(msg.pet_id, &msg.users, ctx);
+        self.to_peers(|| PeerEvent::PetAccessLost {
+            pet_id: msg.pet_id,
+            users: msg.users,
+        });
+    }
+}
+
+impl LiveHub {
+    pub(super) fn pet_access_lost(
+        &mut self,
+        pet_id: PetId,
+        users: &[UserId],
+        ctx: &mut Context<Self>,
+    ) {
+        for user in users {
+            for id in self.session_ids_of(*user) {
                 let Some(session) = self.sessions.get_mut(&id) else {
                     continue;
                 };
-                session.send(SessionEvent::PetLost(msg.pet_id));
+                session.send(SessionEvent::PetLost(pet_id));
                 // At once, not when the session gets to it: a slow session must not keep
                 // the collar in live mode.
-                if session.pets.remove(&msg.pet_id) {
-                    self.remove_watcher(id, msg.pet_id, ctx);
+                if session.pets.remove(&pet_id) {
+                    self.remove_watcher(id, pet_id, ctx);
                 }
             }
         }
@@ -84,9 +108,19 @@ impl Handler<SignInEnded> for LiveHub {
     type Result = ();
 
     fn handle(&mut self, msg: SignInEnded, _: &mut Context<Self>) {
-        for id in self.session_ids_of(msg.user) {
+        self.sign_in_ended(msg.user, msg.family);
+        self.to_peers(|| PeerEvent::SignInEnded {
+            user: msg.user,
+            family: msg.family,
+        });
+    }
+}
+
+impl LiveHub {
+    pub(super) fn sign_in_ended(&mut self, user: UserId, family: Uuid) {
+        for id in self.session_ids_of(user) {
             if let Some(session) = self.sessions.get_mut(&id) {
-                session.send(SessionEvent::SignInEnded(msg.family));
+                session.send(SessionEvent::SignInEnded(family));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix::{Context, Handler};
 
-use super::{LiveHub, SessionEvent};
+use super::{LiveHub, PeerEvent, SessionEvent};
 use crate::actors::events::{AlertStored, MoodRecorded, StateChanged};
 use crate::ids::{PetId, UserId};
 
@@ -26,32 +26,21 @@ impl LiveHub {
     }
 }
 
-impl Handler<StateChanged> for LiveHub {
-    type Result = ();
-
-    fn handle(&mut self, msg: StateChanged, _: &mut Context<Self>) {
+impl LiveHub {
+    pub(super) fn route_state(&self, msg: &StateChanged) {
         self.to_watchers(msg.pet_id, || SessionEvent::State {
             pet_id: msg.pet_id,
             state: Arc::clone(&msg.state),
         });
     }
-}
 
-impl Handler<MoodRecorded> for LiveHub {
-    type Result = ();
-
-    fn handle(&mut self, msg: MoodRecorded, _: &mut Context<Self>) {
-        let mood = Arc::new(msg);
-        self.to_watchers(mood.pet_id, || SessionEvent::Mood(Arc::clone(&mood)));
+    pub(super) fn route_mood(&self, mood: &Arc<MoodRecorded>) {
+        self.to_watchers(mood.pet_id, || SessionEvent::Mood(Arc::clone(mood)));
     }
-}
 
-impl Handler<AlertStored> for LiveHub {
-    type Result = ();
-
-    fn handle(&mut self, msg: AlertStored, _: &mut Context<Self>) {
+    pub(super) fn route_alert(&self, msg: &AlertStored) {
         // A user listed twice still gets each alert once per session.
-        let recipients: HashSet<UserId> = msg.recipients.into_iter().collect();
+        let recipients: HashSet<UserId> = msg.recipients.iter().copied().collect();
         // Share sessions of the pet too: each cuts the alert to its link's scopes.
         let sessions = recipients
             .iter()
@@ -62,6 +51,34 @@ impl Handler<AlertStored> for LiveHub {
         for addr in sessions {
             addr.do_send(SessionEvent::Alert(Arc::clone(&msg.alert)));
         }
+    }
+}
+
+impl Handler<StateChanged> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: StateChanged, _: &mut Context<Self>) {
+        self.route_state(&msg);
+        self.to_peers(|| PeerEvent::State(msg));
+    }
+}
+
+impl Handler<MoodRecorded> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: MoodRecorded, _: &mut Context<Self>) {
+        let mood = Arc::new(msg);
+        self.route_mood(&mood);
+        self.to_peers(|| PeerEvent::Mood(mood));
+    }
+}
+
+impl Handler<AlertStored> for LiveHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: AlertStored, _: &mut Context<Self>) {
+        self.route_alert(&msg);
+        self.to_peers(|| PeerEvent::Alert(msg));
     }
 }
 

@@ -7,7 +7,7 @@ use actix::Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler, Message};
+use actix::{Actor, Context, Handler, Message, Recipient};
 use uuid::Uuid;
 
 use super::{Connect, GetHubStats, LiveHub, SessionEvent, SharedLink, Unwatch, Watch, LIVE_GRACE};
@@ -60,10 +60,15 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub fn start() -> Self {
+        Self::start_with(|live_mode| LiveHub::new(live_mode, LIVE_GRACE).start())
+    }
+
+    /// A hub made by `make`, whose switches (or those of what stands between) are recorded.
+    pub fn start_with(make: impl FnOnce(Recipient<SetLiveMode>) -> Addr<LiveHub>) -> Self {
         let recorder = LiveModeLog::default();
         let switches = Arc::clone(&recorder.seen);
         let recorder = recorder.start();
-        let hub = LiveHub::new(recorder.clone().recipient(), LIVE_GRACE).start();
+        let hub = make(recorder.clone().recipient());
         Self {
             hub,
             switches,

@@ -29,11 +29,20 @@ impl TestCollar {
     }
 
     async fn paired_with(app: &TestApp, owner: &TestUser, will: bool) -> TestCollar {
+        Self::paired_as(app, owner, unique_serial(), will).await
+    }
+
+    /// As [`TestCollar::paired`], with this serial (a cluster test picks the owner node).
+    pub async fn paired_as(
+        app: &TestApp,
+        owner: &TestUser,
+        serial: String,
+        will: bool,
+    ) -> TestCollar {
         let pet = app
             .create_pet(owner, &format!("Rex-{}", unique_suffix()))
             .await;
         let pet_id = string_at(&pet, "/id");
-        let serial = unique_serial();
         let code = app.provision_collar(&serial).await;
         let pairing = app.pair_collar(owner, &pet_id, &serial, &code).await;
         expect_json(pairing, StatusCode::OK).await;
