@@ -82,6 +82,17 @@ impl IndexedFence {
         }
     }
 
+    /// The fence without cells: every placement is exact. Costs no tiling, so an actor can
+    /// start with it at once and take the indexed fence when it is ready.
+    pub fn exact(id: GeofenceId, kind: FenceKind, geometry: FenceGeometry) -> Self {
+        Self {
+            id,
+            kind,
+            geometry,
+            cells: None,
+        }
+    }
+
     /// Places `point` (x = lon, y = lat) whose fix is accurate to `acc_m` metres: `inside`
     /// always exact; the distance exact whenever it could be ≤ `acc_m`. Only when the index
     /// proves the boundary farther than `acc_m` does it skip the exact tests (`fast_path`).

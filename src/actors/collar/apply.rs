@@ -100,7 +100,7 @@ impl CollarActor {
         let acc_m = acc.unwrap_or(0.0);
         let mut alerts = Vec::new();
         let mut inside = Vec::new();
-        for fence in &self.fences {
+        for fence in self.fences.iter() {
             let placement = fence.place(point, acc_m);
             let tracker = self.snap.fences.entry(fence.id).or_default();
             let crossing = tracker.observe(FixPlacement {

@@ -2,6 +2,8 @@
 //! they left to store), and setup, live-mode, mood and state requests from the registry and
 //! HTTP.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use tokio::time::Instant;
 
@@ -89,7 +91,28 @@ pub struct SetupChanged {
     /// The setup as now stored.
     pub setup: CollarSetup,
     /// Its fences, indexed.
-    pub fences: Vec<IndexedFence>,
+    pub fences: Arc<[IndexedFence]>,
+}
+
+/// The fences an actor started with, now indexed (built off the actor threads after it
+/// started, so a restart starts actors without waiting for tiling).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FencesIndexed {
+    /// The fences the index was built from: a setup that changed meanwhile keeps its own.
+    pub replaces: Arc<[IndexedFence]>,
+    /// The same fences with their cells.
+    pub fences: Arc<[IndexedFence]>,
+}
+
+impl Handler<FencesIndexed> for CollarActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FencesIndexed, _: &mut Context<Self>) {
+        if Arc::ptr_eq(&self.fences, &msg.replaces) {
+            self.fences = msg.fences;
+        }
+    }
 }
 
 impl Handler<SetupChanged> for CollarActor {

@@ -28,7 +28,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 pub use self::handlers::{
-    GetState, LiveModeChanged, PetAt, SetMood, SetupChanged, StatusReport, Telemetry,
+    FencesIndexed, GetState, LiveModeChanged, PetAt, SetMood, SetupChanged, StatusReport, Telemetry,
 };
 pub use self::lag::IngestLag;
 pub use self::pairings::Pairings;
@@ -91,7 +91,8 @@ pub struct CollarActor {
     /// The collar's own reporting interval (seconds), used outside live mode.
     interval_s: u32,
     hr_band: (u16, u16),
-    fences: Vec<IndexedFence>,
+    /// Shared with the registry's indexing, which swaps in the indexed fences when ready.
+    fences: Arc<[IndexedFence]>,
     snap: Snapshot,
     outputs: CollarOutputs,
     /// Alerts raised and not yet handed on.
@@ -103,12 +104,13 @@ pub struct CollarActor {
 }
 
 impl CollarActor {
-    /// `fences` are the setup's fences, indexed beforehand off the actor threads (indexing a
-    /// large fence takes milliseconds; see `index_fences`). A snapshot of another pet than
+    /// `fences` are the setup's fences, exact (`exact_fences`) or indexed beforehand off the
+    /// actor threads (indexing a large fence takes milliseconds; see `index_fences`), and
+    /// then [`FencesIndexed`] swaps the indexed ones in. A snapshot of another pet than
     /// the setup's is not resumed.
     pub fn new(
         setup: CollarSetup,
-        fences: Vec<IndexedFence>,
+        fences: Arc<[IndexedFence]>,
         snapshot: Option<Snapshot>,
         live: bool,
         outputs: CollarOutputs,
@@ -122,7 +124,7 @@ impl CollarActor {
             pairings: Pairings::default(),
             interval_s: 300,
             hr_band: (1, 400),
-            fences: Vec::new(),
+            fences: Arc::from([]),
             snap,
             outputs,
             raised: Vec::new(),
@@ -137,7 +139,7 @@ impl CollarActor {
 
     /// Takes a new setup. When the collar changed pets, the previous pet's state and rule
     /// memory are dropped: the new owner sees nothing of the pet it was on before.
-    fn apply_setup(&mut self, setup: CollarSetup, fences: Vec<IndexedFence>) {
+    fn apply_setup(&mut self, setup: CollarSetup, fences: Arc<[IndexedFence]>) {
         if setup.pet_id != self.snap.pet_id {
             let live = self.snap.state.live;
             self.snap = Snapshot::for_pet(setup.pet_id);
@@ -269,14 +271,27 @@ impl CollarActor {
 
 /// Indexes the setup's fences. CPU work of milliseconds per large fence: callers run it on
 /// a blocking thread, not on an actor's arbiter.
-pub fn index_fences(setup: &CollarSetup) -> Vec<IndexedFence> {
+pub fn index_fences(setup: &CollarSetup) -> Arc<[IndexedFence]> {
+    fences_of(setup, IndexedFence::new)
+}
+
+/// The setup's fences without their index: quick to build, so an actor starts at once,
+/// placing fixes exactly until the indexed fences (`index_fences`) arrive.
+pub fn exact_fences(setup: &CollarSetup) -> Arc<[IndexedFence]> {
+    fences_of(setup, IndexedFence::exact)
+}
+
+fn fences_of(
+    setup: &CollarSetup,
+    build: fn(crate::ids::GeofenceId, FenceKind, FenceGeometry) -> IndexedFence,
+) -> Arc<[IndexedFence]> {
     setup
         .fences
         .iter()
         .filter_map(|f| {
             let kind = FenceKind::parse(&f.kind)?;
             let geometry = FenceGeometry::parse(&f.geometry.0).ok()?;
-            Some(IndexedFence::new(f.id, kind, geometry))
+            Some(build(f.id, kind, geometry))
         })
         .collect()
 }

@@ -1,12 +1,14 @@
 //! One batch to MongoDB: dead letters, the samples not stored before, and the alerts the
 //! batch's messages raised (into the alert outbox). `(serial, seq)` pairs already stored are
 //! skipped: a real time-series collection cannot carry a unique index, so duplicates are
-//! found with one query per batch.
+//! found with a query, run only for the samples the collars' watermarks (`watermarks`)
+//! cannot clear: a fresh stream needs none.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document};
 
+use super::watermarks::Watermarks;
 use crate::domain::sample::Sample;
 use crate::ids::PetId;
 use crate::migrate::{DEAD_LETTER_COLLECTION, TELEMETRY_COLLECTION};
@@ -63,14 +65,26 @@ impl SampleRecord {
     }
 }
 
+/// What a batch's duplicate check did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Deduped {
+    /// Samples not stored because they were stored before (or twice in the batch).
+    pub duplicates: usize,
+    /// Whether the duplicate-check query ran.
+    pub queried: bool,
+    /// Samples above their collar's watermark, stored without the query.
+    pub skipped: usize,
+}
+
 /// Inserts the dead letters, the samples not stored before and the alerts not in the
-/// outbox yet; returns the duplicate samples skipped.
+/// outbox yet. Only the samples the watermarks cannot clear are looked up in MongoDB.
 pub(super) async fn write_batch(
     db: mongodb::Database,
+    watermarks: &Watermarks,
     samples: Vec<(String, u64, Document)>,
     dead_letters: Vec<Document>,
     alerts: Vec<Document>,
-) -> mongodb::error::Result<usize> {
+) -> mongodb::error::Result<Deduped> {
     alert_outbox::insert(&db, alerts).await?;
     if !dead_letters.is_empty() {
         db.collection::<Document>(DEAD_LETTER_COLLECTION)
@@ -78,25 +92,39 @@ pub(super) async fn write_batch(
             .await?;
     }
     if samples.is_empty() {
-        return Ok(0);
+        return Ok(Deduped::default());
     }
-    let telemetry = db.collection::<Document>(TELEMETRY_COLLECTION);
-    let serials: HashSet<&str> = samples.iter().map(|(s, _, _)| s.as_str()).collect();
-    let seqs: HashSet<i64> = samples.iter().map(|(_, q, _)| *q as i64).collect();
-    let filter = doc! {
-        "meta.collar": { "$in": serials.into_iter().collect::<Vec<_>>() },
-        "seq": { "$in": seqs.into_iter().collect::<Vec<_>>() },
+    let mut highest: HashMap<&str, u64> = HashMap::new();
+    for (serial, seq, _) in &samples {
+        let entry = highest.entry(serial.as_str()).or_insert(*seq);
+        *entry = (*entry).max(*seq);
+    }
+    let old = watermarks.reserve(&highest).await;
+    // A sample above its collar's old watermark is the first attempt at it by any node.
+    let cleared = |serial: &str, seq: u64| {
+        old.as_ref()
+            .and_then(|old| old.get(serial).copied().flatten())
+            .is_some_and(|watermark| seq > watermark)
     };
-    let mut seen: HashSet<(String, i64)> = HashSet::new();
-    let mut cursor = telemetry.find(filter).await?;
-    while cursor.advance().await? {
-        let stored = cursor.deserialize_current()?;
-        if let (Ok(meta), Some(seq)) = (stored.get_document("meta"), integer(&stored, "seq")) {
-            if let Ok(collar) = meta.get_str("collar") {
-                seen.insert((collar.to_owned(), seq));
-            }
-        }
-    }
+    let unsure: Vec<(&str, i64)> = samples
+        .iter()
+        .filter(|(serial, seq, _)| !cleared(serial, *seq))
+        .map(|(serial, seq, _)| (serial.as_str(), *seq as i64))
+        .collect();
+    let telemetry = db.collection::<Document>(TELEMETRY_COLLECTION);
+    let mut seen = if unsure.is_empty() {
+        HashSet::new()
+    } else {
+        stored_before(&telemetry, &unsure).await?
+    };
+    metrics::counter!("pettysync_dedupe_queries_total").increment(u64::from(!unsure.is_empty()));
+    metrics::counter!("pettysync_dedupe_skipped_samples_total")
+        .increment((samples.len() - unsure.len()) as u64);
+    let outcome = Deduped {
+        duplicates: 0,
+        queried: !unsure.is_empty(),
+        skipped: samples.len() - unsure.len(),
+    };
     let total = samples.len();
     let fresh: Vec<Document> = samples
         .into_iter()
@@ -107,5 +135,32 @@ pub(super) async fn write_batch(
     if !fresh.is_empty() {
         telemetry.insert_many(fresh).await?;
     }
-    Ok(duplicates)
+    Ok(Deduped {
+        duplicates,
+        ..outcome
+    })
+}
+
+/// The `(serial, seq)` pairs among `unsure` that MongoDB holds already (one query).
+async fn stored_before(
+    telemetry: &mongodb::Collection<Document>,
+    unsure: &[(&str, i64)],
+) -> mongodb::error::Result<HashSet<(String, i64)>> {
+    let serials: HashSet<&str> = unsure.iter().map(|(s, _)| *s).collect();
+    let seqs: HashSet<i64> = unsure.iter().map(|(_, q)| *q).collect();
+    let filter = doc! {
+        "meta.collar": { "$in": serials.into_iter().collect::<Vec<_>>() },
+        "seq": { "$in": seqs.into_iter().collect::<Vec<_>>() },
+    };
+    let mut seen = HashSet::new();
+    let mut cursor = telemetry.find(filter).await?;
+    while cursor.advance().await? {
+        let stored = cursor.deserialize_current()?;
+        if let (Ok(meta), Some(seq)) = (stored.get_document("meta"), integer(&stored, "seq")) {
+            if let Ok(collar) = meta.get_str("collar") {
+                seen.insert((collar.to_owned(), seq));
+            }
+        }
+    }
+    Ok(seen)
 }

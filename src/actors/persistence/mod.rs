@@ -6,10 +6,15 @@
 //! the batch's alerts go to the alert supervisor.
 //!
 //! - `batch`: the MongoDB writes of one batch, and the sample documents;
-//! - `snapshots`: the batch's collar snapshots to Redis.
+//! - `snapshots`: the batch's collar snapshots to Redis;
+//! - `watermarks`: the highest `seq` stored per collar, so a fresh stream skips the
+//!   duplicate-check query.
 
 mod batch;
 mod snapshots;
+#[cfg(test)]
+mod tests;
+mod watermarks;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -87,6 +92,7 @@ pub struct PersistenceSupervisor {
     db: mongodb::Database,
     outputs: Outputs,
     snapshots: snapshots::SnapshotWriter,
+    watermarks: watermarks::Watermarks,
     buffer: VecDeque<Append>,
     buffered_docs: usize,
     writing: bool,
@@ -100,6 +106,7 @@ impl PersistenceSupervisor {
         Self {
             db,
             snapshots: snapshots::SnapshotWriter::new(outputs.redis.clone()),
+            watermarks: watermarks::Watermarks::new(outputs.redis.clone()),
             outputs,
             buffer: VecDeque::new(),
             buffered_docs: 0,
@@ -163,29 +170,30 @@ impl PersistenceSupervisor {
             snapshots.extend(append.snapshot.clone());
         }
         let marks = rollup_marks(self.buffer.iter().take(taken));
-        let (db, snapshots_out, pg) = (
+        let (db, snapshots_out, pg, watermarks) = (
             self.db.clone(),
             self.snapshots.clone(),
             self.outputs.pg.clone(),
+            self.watermarks.clone(),
         );
         let started = Instant::now();
         let write = async move {
-            let duplicates = batch::write_batch(db, samples, dead, alerts).await?;
+            let deduped = batch::write_batch(db, &watermarks, samples, dead, alerts).await?;
             // Marked after the insert: a pass between the two finds the samples stored and
             // the mark still to come, never a mark cleared before its sample is readable.
             // A batch retried after this fails is deduplicated by the insert, and marked again.
             crate::store::rollups::mark_dirty(&pg, marks).await?;
             snapshots_out.write(snapshots).await;
-            Ok::<_, WriteError>(duplicates)
+            Ok::<_, WriteError>(deduped)
         };
         ctx.spawn(crate::rt::guarded(write).into_actor(self).map(move |result, actor, ctx| {
             actor.writing = false;
             match result {
-                Ok(duplicates) => {
+                Ok(deduped) => {
                     actor.failures = 0;
                     metrics::histogram!("pettysync_persistence_batch_docs").record(count as f64);
                     metrics::histogram!("pettysync_persistence_write_seconds").record(started.elapsed().as_secs_f64());
-                    metrics::counter!("pettysync_duplicate_samples_total").increment(duplicates as u64);
+                    metrics::counter!("pettysync_duplicate_samples_total").increment(deduped.duplicates as u64);
                     actor.complete(taken, count);
                     actor.schedule(ctx);
                 }

@@ -6,14 +6,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sqlx::PgPool;
 
 use super::collar::{
-    index_fences, CollarActor, CollarOutputs, GetState, LiveModeChanged, SetupChanged, Snapshot,
-    LIVE_INTERVAL_S,
+    exact_fences, index_fences, CollarActor, CollarOutputs, FencesIndexed, GetState,
+    LiveModeChanged, SetupChanged, Snapshot, LIVE_INTERVAL_S,
 };
 use super::events::{GetPetState, LiveState, SetLiveMode};
 use crate::actors::commands::{CollarCommand, Commands};
@@ -33,6 +34,10 @@ pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
 /// created one after another), once for the whole burst.
 pub const RELOAD_DEBOUNCE: Duration = Duration::from_millis(200);
+/// Fences tiled at once, each on a blocking thread, for actors that started without their
+/// index: one, so a restart's indexing leaves the other cores to ingest (the actors place
+/// fixes exactly meanwhile). At most one indexing waits per started actor.
+const INDEXING_AT_ONCE: usize = 1;
 
 pub struct CollarRegistry {
     pg: PgPool,
@@ -49,6 +54,8 @@ pub struct CollarRegistry {
     snapshots_failing_since: Option<Instant>,
     /// The live-node set: which collars are this node's to run.
     membership: Membership,
+    /// Turns at tiling the fences of started actors ([`INDEXING_AT_ONCE`]).
+    indexing: Arc<tokio::sync::Semaphore>,
 }
 
 impl CollarRegistry {
@@ -75,6 +82,7 @@ impl CollarRegistry {
             commands,
             snapshots_failing_since: None,
             membership,
+            indexing: Arc::new(tokio::sync::Semaphore::new(INDEXING_AT_ONCE)),
         })
     }
 
@@ -92,16 +100,18 @@ impl CollarRegistry {
             .cloned()
     }
 
+    /// Starts the collar's actor with its fences unindexed, then has them indexed.
     fn start_actor(
         &mut self,
         setup: CollarSetup,
-        fences: Vec<IndexedFence>,
         snapshot: Option<Snapshot>,
     ) -> Option<Addr<CollarActor>> {
         let serial = setup.serial.clone();
         if let Some(addr) = self.running(&serial) {
             return Some(addr);
         }
+        let fences = exact_fences(&setup);
+        let indexing = (!fences.is_empty()).then(|| (setup.clone(), fences.clone()));
         let outputs = self.outputs.clone();
         let live = setup
             .pet_id
@@ -115,6 +125,17 @@ impl CollarRegistry {
         });
         self.collars.insert(serial, addr.clone());
         self.count_actors();
+        if let Some((setup, replaces)) = indexing {
+            let (turns, actor) = (self.indexing.clone(), addr.clone());
+            actix::spawn(crate::rt::guarded(async move {
+                let Ok(_turn) = turns.acquire_owned().await else {
+                    return;
+                };
+                if let Ok((_, fences)) = index_off_thread(setup).await {
+                    actor.do_send(FencesIndexed { replaces, fences });
+                }
+            }));
+        }
         Some(addr)
     }
 }
@@ -151,12 +172,11 @@ impl Handler<Resolve> for CollarRegistry {
                 return Ok(None);
             };
             let snapshot = read_snapshot(&redis, &msg.serial).await;
-            let (setup, fences) = index_off_thread(setup).await?;
-            Ok(Some((setup, fences, snapshot)))
+            Ok(Some((setup, snapshot)))
         };
         Box::pin(crate::rt::guarded(load).into_actor(self).map(
             |loaded: anyhow::Result<_>, registry, _| {
-                let Some((setup, fences, snapshot)) = loaded? else {
+                let Some((setup, snapshot)) = loaded? else {
                     return Ok(None);
                 };
                 // The collar may have moved to another node while it was loading.
@@ -164,14 +184,16 @@ impl Handler<Resolve> for CollarRegistry {
                 let snapshot = registry.snapshot_or_wait(&setup.serial, snapshot)?;
                 // Starting happens here, on the registry's thread, so two loads of one serial
                 // still end with one actor.
-                Ok(registry.start_actor(setup, fences, snapshot))
+                Ok(registry.start_actor(setup, snapshot))
             },
         ))
     }
 }
 
 /// Indexes a setup's fences on a blocking thread.
-async fn index_off_thread(setup: CollarSetup) -> anyhow::Result<(CollarSetup, Vec<IndexedFence>)> {
+async fn index_off_thread(
+    setup: CollarSetup,
+) -> anyhow::Result<(CollarSetup, Arc<[IndexedFence]>)> {
     Ok(tokio::task::spawn_blocking(move || {
         let fences = index_fences(&setup);
         (setup, fences)

@@ -42,3 +42,41 @@ async fn a_collar_whose_snapshot_cannot_be_read_waits_for_redis() {
     switch.set(true);
     wait_for_all_stored(&db, &serials, 1, SETTLE * 3).await;
 }
+
+/// The dedupe watermarks live in Redis; without Redis, ingest asks MongoDB as before, so a
+/// redelivery is still stored once, and so is one after Redis is back.
+#[actix_web::test]
+async fn a_redelivery_while_redis_is_away_is_still_stored_once() {
+    let base = pettysync::config::Settings::load().expect("settings load");
+    let (switch, _) = TcpSwitch::in_front_of(base.redis_url.expose_secret()).await;
+    let app = spawn_app_with(|s| {
+        s.redis_url = SecretString::from(switch.route(s.redis_url.expose_secret()));
+    })
+    .await;
+    let serial = unique_serial();
+    app.provision_collar(&serial).await;
+    let fleet = Fleet::connect(&app).await;
+    let db = app.mongo().await;
+    let serials = [serial.clone()];
+    let publish = |seq: i64| {
+        let sample = json!({"v": 1, "seq": seq, "ts": crate::collar::now_ms(), "bat": 80});
+        fleet.publish(&serial, "telemetry", sample.to_string())
+    };
+
+    for seq in 1..=3 {
+        publish(seq).await;
+    }
+    wait_for_all_stored(&db, &serials, 3, SETTLE * 3).await;
+
+    switch.set(false);
+    for seq in [2, 3, 4] {
+        publish(seq).await;
+    }
+    wait_for_all_stored(&db, &serials, 4, SETTLE * 3).await;
+
+    switch.set(true);
+    for seq in [4, 5] {
+        publish(seq).await;
+    }
+    wait_for_all_stored(&db, &serials, 5, SETTLE * 3).await;
+}

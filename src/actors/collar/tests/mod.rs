@@ -109,7 +109,7 @@ fn collar_from(
     setup: CollarSetup,
     snapshot: Option<Snapshot>,
 ) -> Addr<CollarActor> {
-    CollarActor::new(setup, Vec::new(), snapshot, false, outputs(recorder)).start()
+    CollarActor::new(setup, Vec::new().into(), snapshot, false, outputs(recorder)).start()
 }
 
 fn collar(recorder: &Addr<Recorder>, interval_s: i32) -> Addr<CollarActor> {
@@ -200,7 +200,7 @@ async fn a_collar_moved_to_another_pet_shows_nothing_of_the_first() {
     collar
         .send(SetupChanged {
             setup: setup(second, 300),
-            fences: Vec::new(),
+            fences: Vec::new().into(),
         })
         .await
         .unwrap();
@@ -256,3 +256,4 @@ async fn a_backlog_from_before_the_pairing_goes_to_the_old_pet_and_not_to_the_li
 
 mod mood;
 mod silence;
+mod start_cost;

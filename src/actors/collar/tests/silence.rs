@@ -44,7 +44,7 @@ async fn silence_while_ingest_is_behind_is_not_the_collars() {
     let setup = setup(PetId::new(), 300);
     let collar = CollarActor::new(
         setup,
-        Vec::new(),
+        Vec::new().into(),
         None,
         false,
         outputs_with_lag(&recorder, lag.clone()),
@@ -77,8 +77,14 @@ async fn silence_is_excused_by_a_lagging_ingest_only_so_long() {
     let recorder = Recorder::default().start();
     let lag = IngestLag::default();
     let outputs = outputs_with_lag(&recorder, lag.clone());
-    let collar =
-        CollarActor::new(setup(PetId::new(), 300), Vec::new(), None, false, outputs).start();
+    let collar = CollarActor::new(
+        setup(PetId::new(), 300),
+        Vec::new().into(),
+        None,
+        false,
+        outputs,
+    )
+    .start();
     send(&collar, vec![sample(1)]).await;
     // The stores stay behind for an hour: the silence window (15 min) and the most it may
     // be excused (10 min) pass long before.
@@ -134,7 +140,7 @@ async fn a_longer_interval_set_for_the_collar_is_the_silence_it_is_allowed() {
     collar
         .send(SetupChanged {
             setup: longer,
-            fences: Vec::new(),
+            fences: Vec::new().into(),
         })
         .await
         .unwrap();
