@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use self::app_data::AppData;
+use self::limits::{session_caps, session_limits};
 use crate::actors::alerts::{AlertSupervisor, DrainAlerts};
 use crate::actors::archival::{ArchivalSupervisor, ArchiveStores, StopArchival};
 use crate::actors::bus::{Link, LiveBus};
@@ -21,13 +22,13 @@ use crate::actors::collar::{CollarOutputs, IngestLag};
 use crate::actors::commands::Commands;
 use crate::actors::events::GetPetState;
 use crate::actors::feed::FeedFanout;
-use crate::actors::hub::{LiveHub, SessionCaps};
+use crate::actors::hub::LiveHub;
 use crate::actors::mood_retrain::MoodRetrainer;
 use crate::actors::notifications::{push_gate, NotificationSupervisor};
 use crate::actors::persistence::{self, Drain, PersistenceSupervisor};
 use crate::actors::registry::CollarRegistry;
 use crate::actors::rollup::{RollupSupervisor, StopRollups};
-use crate::actors::session::{SessionLimits, SessionLinks};
+use crate::actors::session::SessionLinks;
 use crate::actors::voice_spool::{Spool, VoiceSpoolDrainer};
 use crate::actors::Actors;
 use crate::auth::{JwtKeys, PasswordHashing};
@@ -48,6 +49,7 @@ use crate::store::history::History;
 mod app_data;
 mod clients;
 mod cluster_link;
+mod limits;
 
 pub use self::clients::{aws_config, mongo_database, s3_client, sns_client};
 
@@ -378,23 +380,6 @@ impl Application {
         }
         tracing::info!("server stopped");
         Ok(result?)
-    }
-}
-
-/// The caps on open live sessions, from the settings.
-fn session_caps(settings: &Settings) -> SessionCaps {
-    SessionCaps {
-        per_user: settings.ws_max_sessions_per_user,
-        per_link: settings.ws_max_sessions_per_link,
-    }
-}
-
-/// What one live session may ask for, from the settings.
-fn session_limits(settings: &Settings) -> SessionLimits {
-    SessionLimits {
-        subscribes_per_minute: settings.ws_subscribes_per_minute,
-        subscribe_burst: settings.ws_subscribe_burst,
-        max_watched_pets: settings.ws_max_watched_pets,
     }
 }
 

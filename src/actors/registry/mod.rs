@@ -343,10 +343,16 @@ impl Handler<SetLiveMode> for CollarRegistry {
         {
             addr.do_send(LiveModeChanged { live: msg.live });
         }
-        let pg = self.pg.clone();
-        let commands = self.commands.clone();
+        // Every node hears of live mode (the bus tells each registry), but only the collar's
+        // owner sends the command, so a collar gets it once.
+        let (pg, commands, membership) = (
+            self.pg.clone(),
+            self.commands.clone(),
+            self.membership.clone(),
+        );
         let switch = async move {
             let setup = match collars::serial_of_pet(&pg, msg.pet_id).await {
+                Ok(Some(serial)) if !membership.current().owns(&serial) => None,
                 Ok(Some(serial)) => collars::load_setup(&pg, &serial).await.ok().flatten(),
                 _ => None,
             };
