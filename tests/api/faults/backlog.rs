@@ -71,7 +71,10 @@ async fn a_backlog_while_mongodb_is_away_keeps_the_broker_connection_up() {
     let total = COLLARS * SAMPLES_PER_COLLAR as usize + 1;
     wait_for_all_stored(&db, &serials, total, Duration::from_secs(180)).await;
     let log = broker.log();
-    let connects = log.matches(&format!(" as {client_id} (")).count();
+    // The node's session: the URL's client id, then its node id (`:` as `-`).
+    let node = pettysync::cluster::node_id(&app.settings);
+    let session = format!("{client_id}-{}", node.as_str().replace(':', "-"));
+    let connects = log.matches(&format!(" as {session} (")).count();
     assert_eq!(
         connects, 1,
         "the server's connection never dropped while the stores were behind:\n{log}"
