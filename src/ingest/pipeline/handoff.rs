@@ -44,17 +44,7 @@ impl Pipeline {
                 .await;
             }
             Ok(Decoded::Telemetry(entries)) => {
-                let mut samples = Vec::with_capacity(entries.len());
-                let mut dead_letters = Vec::new();
-                for entry in entries {
-                    match entry {
-                        Ok(sample) => samples.push(sample),
-                        Err(rejection) => {
-                            count_rejection(&rejection);
-                            dead_letters.push(dead_letter_doc(&pending, serial, &rejection));
-                        }
-                    }
-                }
+                let (samples, dead_letters) = split_entries(&pending, serial, entries);
                 let applied = if samples.is_empty() {
                     Applied::default()
                 } else {
@@ -159,6 +149,25 @@ impl Pipeline {
             buffered = now;
         }
     }
+}
+
+/// A telemetry message's valid samples, and a dead letter for each rejected element.
+pub(super) fn split_entries(
+    pending: &Pending,
+    serial: &str,
+    entries: Vec<Result<crate::domain::sample::Sample, Rejection>>,
+) -> (Vec<crate::domain::sample::Sample>, Vec<Document>) {
+    let (mut samples, mut dead_letters) = (Vec::with_capacity(entries.len()), Vec::new());
+    for entry in entries {
+        match entry {
+            Ok(sample) => samples.push(sample),
+            Err(rejection) => {
+                count_rejection(&rejection);
+                dead_letters.push(dead_letter_doc(pending, serial, &rejection));
+            }
+        }
+    }
+    (samples, dead_letters)
 }
 
 pub(super) fn count_rejection(rejection: &Rejection) {

@@ -7,7 +7,7 @@
 
 use tokio::sync::oneshot;
 
-use super::handoff::{count_rejection, dead_letter_doc};
+use super::handoff::{count_rejection, dead_letter_doc, split_entries};
 use super::Pipeline;
 use crate::actors::persistence::{Append, SampleRecord};
 use crate::cluster::{Membership, NodeId};
@@ -69,16 +69,7 @@ impl Pipeline {
                 .await;
             }
             Ok(Decoded::Telemetry(entries)) => {
-                let (mut samples, mut dead_letters) = (Vec::new(), Vec::new());
-                for entry in entries {
-                    match entry {
-                        Ok(sample) => samples.push(sample),
-                        Err(rejection) => {
-                            count_rejection(&rejection);
-                            dead_letters.push(dead_letter_doc(&pending, serial, &rejection));
-                        }
-                    }
-                }
+                let (samples, dead_letters) = split_entries(&pending, serial, entries);
                 let records = samples
                     .iter()
                     .map(|sample| {
