@@ -185,15 +185,20 @@ impl Application {
                 Some(link),
                 settings.node_ttl(),
             );
-            bus.start()
+            bus.with_changes(registry.clone().recipient()).start()
         };
         let hub = hub_context.run(
             LiveHub::new(bus.clone().recipient(), settings.live_grace())
                 .with_caps(session_caps(&settings))
-                .with_peers(bus.recipient()),
+                .with_peers(bus.clone().recipient()),
         );
-        // A stored mood goes to the pet's live state (registry) and its watchers (hub).
-        let announce = vec![registry.clone().recipient(), hub.clone().recipient()];
+        // A stored mood goes to the pet's live state (registry, or the owner node's through
+        // the bus) and its watchers (hub).
+        let announce = vec![
+            registry.clone().recipient(),
+            bus.clone().recipient(),
+            hub.clone().recipient(),
+        ];
         let mood = crate::actors::mood::start(
             pg.clone(),
             mongo.clone(),
@@ -284,6 +289,7 @@ impl Application {
             actors: web::Data::new(Actors {
                 registry: registry.clone(),
                 hub: hub.clone(),
+                peers: bus.recipient(),
             }),
             hub: web::Data::new(hub),
             state_source: web::Data::new(state_source),

@@ -4,7 +4,6 @@ use actix_web::{delete, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::actors::registry::PairingChanged;
 use crate::actors::Actors;
 use crate::cache::{FailureLimit, Redis};
 use crate::http::authz::{pet_access, Action, Admin, AuthUser};
@@ -108,7 +107,7 @@ async fn pair(
     match collars::pair(&pg, pet_id, &body.serial, &body.pairing_code).await? {
         Ok(paired) => {
             // The collar's actor is on the new pet before the answer goes out.
-            let _ = actors.registry.send(PairingChanged { pet_id }).await;
+            actors.pairing_changed(pet_id).await;
             let pairing = paired.pairing;
             Ok(HttpResponse::Ok().json(PairingView {
                 serial: pairing.serial,
@@ -149,6 +148,6 @@ async fn unpair(
     if !collars::unpair(&pg, pet_id).await? {
         return Err(ApiError::NotFound);
     }
-    let _ = actors.registry.send(PairingChanged { pet_id }).await;
+    actors.pairing_changed(pet_id).await;
     Ok(HttpResponse::NoContent().finish())
 }

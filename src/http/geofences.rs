@@ -5,7 +5,6 @@ use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::actors::registry::PetChanged;
 use utoipa::openapi::schema::{
     ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type,
 };
@@ -192,7 +191,7 @@ async fn create_fence(
                 "the pet has 50 geofences already; delete one to add another",
             )
         })?;
-    actors.registry.do_send(PetChanged { pet_id });
+    actors.setup_changed(pet_id);
     Ok(HttpResponse::Created().json(FenceView::from(fence)))
 }
 
@@ -234,9 +233,7 @@ async fn patch_fence(
     let geometry = body.geometry.as_ref().unwrap_or(&fence.geometry.0);
     let fields = fence_fields(name, kind, geometry)?;
     let updated = geofences::update(&pg, fence.id, &fields).await?;
-    actors.registry.do_send(PetChanged {
-        pet_id: fence.pet_id,
-    });
+    actors.setup_changed(fence.pet_id);
     Ok(HttpResponse::Ok().json(FenceView::from(updated)))
 }
 
@@ -252,8 +249,6 @@ async fn delete_fence(
 ) -> Result<HttpResponse, ApiError> {
     let fence = fence_access(&pg, caller, path.into_inner(), Action::ManageGeofences).await?;
     geofences::delete(&pg, fence.id).await?;
-    actors.registry.do_send(PetChanged {
-        pet_id: fence.pet_id,
-    });
+    actors.setup_changed(fence.pet_id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::PgPool;
 
 use crate::actors::hub::{PetAccessLost, RevokeShare};
-use crate::actors::registry::{PairingChanged, PetChanged};
 use crate::actors::Actors;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
@@ -269,7 +268,7 @@ async fn patch_pet(
     };
     validate_profile(&profile)?;
     pets::update(&pg, pet_id, &profile).await?;
-    actors.registry.do_send(PetChanged { pet_id });
+    actors.setup_changed(pet_id);
     let pet = pets::get(&pg, caller.id, pet_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -305,7 +304,7 @@ async fn delete_pet(
         pet_id,
         users: people,
     });
-    let _ = actors.registry.send(PairingChanged { pet_id }).await;
+    actors.pairing_changed(pet_id).await;
     // Its archive manifest rows went with it, their objects queued in `archive_orphans` in
     // the same transaction: delete them from S3 now; if S3 fails, the next archival pass does.
     if let Err(error) = archive::drain_orphans(&pg, &s3, &settings.s3_bucket).await {

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::actors::commands::{CollarCommand, Commands};
 use crate::actors::events::{Alert, GetPetState, LiveState};
-use crate::actors::registry::IntervalSet;
 use crate::actors::Actors;
 use crate::http::authz::{pet_access, Action, AuthUser};
 use crate::http::error::ApiError;
@@ -289,7 +288,7 @@ async fn send_command(
         .send(&serial, Some(pet_id), Some(caller.id), command)
         .await?;
     if interval.is_some() {
-        actors.registry.do_send(IntervalSet { pet_id });
+        actors.interval_set(pet_id);
     }
     let view = command_view(&pg, pet_id, id)
         .await?

@@ -1,6 +1,7 @@
-//! Live events across nodes: real `serve` processes on the same stores and broker. A phone
-//! on one node watches a pet whose collar another node owns; a share link revoked on one
-//! node closes its viewer on another.
+//! Live events and changes across nodes: real `serve` processes on the same stores and
+//! broker. A phone on one node watches a pet whose collar another node owns; a share link
+//! revoked on one node closes its viewer on another; a fence drawn on one node reaches the
+//! collar's actor on another.
 //!
 //! Live mode is summed over the nodes: the owner node's registry knows the pet is watched.
 //!
@@ -8,47 +9,31 @@
 //! collar's message (the shared subscription picks); the tests hold either way: the collar's
 //! owner is the *other* node, and every sample must reach the phone, whichever node read it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pettysync::cluster::{Members, NodeId};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::cluster::{actors_on, cluster_env, start_node, wait_for_members, Node};
 use crate::collar::{LiveSocket, TestCollar, SETTLE};
-use crate::fixtures::process::{env_of, run_ok, ServerProcess};
-use crate::helpers::{poll_until, string_at, unique_serial, Isolation, TestApp};
-use crate::realtime::wait_for_state;
+use crate::helpers::{expect_json, poll_until, string_at, unique_serial, Isolation};
+use crate::realtime::{park, wait_for_state, PARK_CENTRE};
 use crate::share::{ShareSocket, CLOSE_REVOKED};
 
 /// Samples whose publish → frame time is measured.
 const SAMPLES: u64 = 20;
 
-/// Starts these nodes on one isolated set of stores (heartbeat TTL 2 s) and waits until
-/// each sees all of them.
-async fn cluster(isolation: &Isolation, nodes: &[&str]) -> (Vec<ServerProcess>, Vec<TestApp>) {
-    let settings = isolation.settings(|_| {});
-    let mut env = env_of(&settings);
-    env.push(("PETTYSYNC_NODE_TTL_S", "2".to_owned()));
-    run_ok(&env, &["migrate"]).await;
-    let mut servers = Vec::new();
-    for node in nodes {
-        servers.push(ServerProcess::start_node(&env, node).await);
+/// Starts these nodes on one isolated set of stores and waits until each sees all of them.
+async fn cluster(isolation: &Isolation, names: &[&str]) -> Vec<Node> {
+    let (settings, env) = cluster_env(isolation).await;
+    let mut nodes = Vec::new();
+    for name in names {
+        nodes.push(start_node(&settings, &env, name).await);
     }
-    let apps: Vec<TestApp> = servers.iter().map(|s| s.app(&settings)).collect();
-    for app in &apps {
-        poll_until("every node sees the others", SETTLE * 2, || async {
-            let ready: Value = app
-                .get("/readyz", None)
-                .await
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            let seen = ready["members"].as_array().map_or(0, Vec::len);
-            (seen == nodes.len()).then_some(()).ok_or(ready.to_string())
-        })
-        .await;
-    }
-    (servers, apps)
+    wait_for_members(&nodes.iter().collect::<Vec<_>>(), names).await;
+    nodes
 }
 
 /// A serial whose rendezvous owner among `nodes` is `owner`.
@@ -68,8 +53,8 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
     let isolation = Isolation::new();
     let nodes = ["node-a", "node-b"];
-    let (_servers, apps) = cluster(&isolation, &nodes).await;
-    let phone_side = &apps[0];
+    let cluster = cluster(&isolation, &nodes).await;
+    let phone_side = &cluster[0].app;
     let owner = phone_side.register_someone().await;
     let serial = serial_owned_by("node-b", &nodes);
     let mut collar = TestCollar::paired_as(phone_side, &owner, serial, false).await;
@@ -84,7 +69,7 @@ async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
     assert_eq!(live["cmd"], "set_interval", "{live}");
     assert_eq!(live["interval_s"], 3, "live mode: {live}");
     // The owner node knows the pet is in live mode, though nobody watches it there.
-    wait_for_state(&apps[1], &owner, &pet_id, "live mode on node B", |s| {
+    wait_for_state(&cluster[1].app, &owner, &pet_id, "live mode on node B", |s| {
         s["live"] == true
     })
     .await;
@@ -108,8 +93,8 @@ async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
 #[actix_web::test]
 async fn a_share_link_revoked_on_one_node_closes_its_viewer_on_another_within_a_second() {
     let isolation = Isolation::new();
-    let (_servers, apps) = cluster(&isolation, &["node-a", "node-c"]).await;
-    let (node_a, node_c) = (&apps[0], &apps[1]);
+    let cluster = cluster(&isolation, &["node-a", "node-c"]).await;
+    let (node_a, node_c) = (&cluster[0].app, &cluster[1].app);
     let owner = node_a.register_someone().await;
     let pet_id = string_at(&node_a.create_pet(&owner, "Rex").await, "/id");
     let link = node_a
@@ -127,4 +112,44 @@ async fn a_share_link_revoked_on_one_node_closes_its_viewer_on_another_within_a_
         "`revoked` before the close: {frames:?}"
     );
     assert_eq!(code, Some(CLOSE_REVOKED));
+}
+
+#[actix_web::test]
+async fn a_fence_drawn_on_one_node_reaches_the_collar_actor_another_node_runs() {
+    let isolation = Isolation::new();
+    let names = ["node-a", "node-b"];
+    let cluster = cluster(&isolation, &names).await;
+    let (node_a, node_b) = (&cluster[0], &cluster[1]);
+    let owner = node_a.app.register_someone().await;
+    let serial = serial_owned_by("node-b", &names);
+    let collar = TestCollar::paired_as(&node_a.app, &owner, serial.clone(), false).await;
+    let (lat, lon) = PARK_CENTRE;
+    let seq = AtomicU64::new(1);
+    let report = || async {
+        let sample = collar.sample(seq.fetch_add(1, Ordering::SeqCst), lat, lon, 5.0, json!({}));
+        collar.publish_sample(&sample).await;
+    };
+    report().await;
+    poll_until("node B runs the collar's actor", SETTLE, || async {
+        let running = actors_on(node_b).await?.contains(&serial);
+        running.then_some(()).ok_or("not yet".to_owned())
+    })
+    .await;
+
+    // Drawn through node A, which does not run the actor; B's actor must reload its fences.
+    let fence = json!({"name": "Park", "kind": "safe", "geometry": park()});
+    let path = format!("/v1/pets/{}/geofences", collar.pet_id);
+    let created = node_a.app.post(&path, owner.bearer(), &fence).await;
+    expect_json(created, StatusCode::CREATED).await;
+    poll_until("the collar's state inside the new fence", SETTLE, || async {
+        report().await;
+        let state = node_b.app.pet_state(&owner, &collar.pet_id).await;
+        let inside = state["geofences"]["inside"].as_array().map_or(0, Vec::len);
+        (inside == 1).then_some(()).ok_or(state.to_string())
+    })
+    .await;
+    assert!(
+        actors_on(node_b).await.unwrap().contains(&serial),
+        "the actor that placed the fix is still node B's"
+    );
 }

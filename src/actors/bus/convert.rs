@@ -38,7 +38,7 @@ pub fn to_wire(event: PeerEvent) -> LiveEvent {
     }
 }
 
-/// The hub's event for one from the wire; `None` for the bus's own (`Watching`).
+/// The hub's event for one from the wire; `None` for the bus's own (`Watching`, `Collar`).
 pub fn from_wire(event: LiveEvent) -> Option<PeerEvent> {
     Some(match event {
         LiveEvent::State { pet_id, state } => PeerEvent::State(StateChanged {
@@ -55,6 +55,6 @@ pub fn from_wire(event: LiveEvent) -> Option<PeerEvent> {
         LiveEvent::RevokeShare { link_id } => PeerEvent::RevokeShare { link_id },
         LiveEvent::PetAccessLost { pet_id, users } => PeerEvent::PetAccessLost { pet_id, users },
         LiveEvent::SignInEnded { user, family } => PeerEvent::SignInEnded { user, family },
-        LiveEvent::Watching { .. } => return None,
+        LiveEvent::Watching { .. } | LiveEvent::Collar { .. } => return None,
     })
 }

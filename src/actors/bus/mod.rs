@@ -12,6 +12,8 @@
 //!   collar whose ownership moves finds its pet's live mode already known.
 //! - This node listens to the channels of the pets it watches (from the first watcher to the
 //!   end of the grace after the last, so a client flipping screens does not churn them).
+//! - Changes for a collar's actor made on this node (a fence drawn, a collar paired, a clip's
+//!   mood) go to every other node, whose registry applies them if it runs the actor.
 //! - Every node TTL the bus rewrites its own watched set in Redis and reads the other live
 //!   nodes' sets, which heals an announcement lost while a connection was down; a node that
 //!   left the membership stops counting at once.
@@ -29,11 +31,14 @@ use futures_util::stream;
 use tokio::sync::mpsc;
 
 use self::watchers::{Switch, Watchers};
-use crate::actors::events::SetLiveMode;
+use crate::actors::events::{MoodRecorded, SetLiveMode};
 use crate::actors::hub::{FromPeer, ToPeers};
+use crate::actors::registry::CollarChanged;
 use crate::cluster::{Members, Membership, NodeId};
 use crate::ids::PetId;
-use crate::store::bus::{self, Channels, Envelope, LiveEvent, Outbox, Subscriptions};
+use crate::store::bus::{
+    self, Channels, CollarChange, Envelope, LiveEvent, Outbox, Subscriptions,
+};
 
 /// Messages the bus's mailbox holds before the hub's hand-overs are dropped (and counted).
 pub const MAILBOX_CAPACITY: usize = 10_000;
@@ -68,6 +73,8 @@ pub struct LiveBus {
     me: NodeId,
     membership: Membership,
     registry: Recipient<SetLiveMode>,
+    /// Where the other nodes' changes for collar actors go (this node's registry).
+    changes: Option<Recipient<CollarChanged>>,
     hub: Recipient<FromPeer>,
     outbox: Option<Outbox>,
     subscriptions: Option<Subscriptions>,
@@ -104,6 +111,7 @@ impl LiveBus {
             me,
             membership,
             registry,
+            changes: None,
             hub,
             outbox,
             subscriptions,
@@ -112,6 +120,12 @@ impl LiveBus {
             resync_every,
             resyncing: false,
         }
+    }
+
+    /// Hands the other nodes' changes for collar actors to `registry`.
+    pub fn with_changes(mut self, registry: Recipient<CollarChanged>) -> Self {
+        self.changes = Some(registry);
+        self
     }
 
     fn alone(&self) -> bool {
@@ -214,6 +228,12 @@ impl StreamHandler<Heard> for LiveBus {
             self.switch(switch);
             return;
         }
+        if let LiveEvent::Collar { change } = event {
+            if let Some(changes) = &self.changes {
+                changes.do_send(CollarChanged { change });
+            }
+            return;
+        }
         let Some(event) = convert::from_wire(event) else {
             return;
         };
@@ -270,6 +290,29 @@ impl Handler<ToPeers> for LiveBus {
             }
         }
         self.send(convert::to_wire(msg.event));
+    }
+}
+
+impl Handler<CollarChanged> for LiveBus {
+    type Result = ();
+
+    /// A change made on this node: the other nodes hear it (their registries apply it).
+    fn handle(&mut self, msg: CollarChanged, _: &mut Context<Self>) {
+        if self.outbox.is_none() || self.alone() {
+            return;
+        }
+        self.send(LiveEvent::Collar { change: msg.change });
+    }
+}
+
+impl Handler<MoodRecorded> for LiveBus {
+    type Result = ();
+
+    /// A mood stored on this node, for the live state the collar's owner keeps.
+    fn handle(&mut self, msg: MoodRecorded, ctx: &mut Context<Self>) {
+        let MoodRecorded { id, pet_id, mood } = msg;
+        let change = CollarChange::Mood { id, pet_id, mood };
+        ctx.notify(CollarChanged { change });
     }
 }
 

@@ -1,9 +1,10 @@
 //! The bus between a hub and the registry, with the other nodes played by the test: what
 //! they announce and send goes in where the subscriber would put it; the clock is paused.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext, Context};
+use actix::{Actor, AsyncContext, Context, Handler};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -11,13 +12,36 @@ use super::LiveBus;
 use crate::actors::events::LiveState;
 use crate::actors::hub::testing::{unwatch, watch, Setup};
 use crate::actors::hub::{LiveHub, SessionEvent, SharedLink, LIVE_GRACE};
+use crate::actors::registry::CollarChanged;
 use crate::cluster::{Membership, NodeId};
 use crate::ids::{PetId, UserId};
-use crate::store::bus::{Envelope, LiveEvent};
+use crate::store::bus::{CollarChange, Envelope, LiveEvent};
 
-/// A hub whose live mode goes through a bus of node `a`, and the way in for other nodes.
-fn start() -> (Setup, mpsc::Sender<Envelope>) {
+/// This node's registry as far as changes for collar actors go: keeps what it is handed.
+#[derive(Default)]
+struct ChangeLog(Arc<Mutex<Vec<CollarChange>>>);
+
+impl Actor for ChangeLog {
+    type Context = Context<Self>;
+}
+
+impl Handler<CollarChanged> for ChangeLog {
+    type Result = ();
+
+    fn handle(&mut self, msg: CollarChanged, _: &mut Context<Self>) {
+        self.0.lock().unwrap().push(msg.change);
+    }
+}
+
+type Changes = Arc<Mutex<Vec<CollarChange>>>;
+
+/// A hub whose live mode goes through a bus of node `a`, the way in for other nodes, and the
+/// changes for collar actors the bus handed to this node's registry.
+fn start() -> (Setup, mpsc::Sender<Envelope>, Changes) {
     let (tx, rx) = mpsc::channel(16);
+    let log = ChangeLog::default();
+    let changes = Arc::clone(&log.0);
+    let log = log.start();
     let setup = Setup::start_with(|registry| {
         let hub = Context::<LiveHub>::new();
         let me = NodeId::parse("a").unwrap();
@@ -29,10 +53,10 @@ fn start() -> (Setup, mpsc::Sender<Envelope>) {
             Duration::from_secs(5),
         );
         bus.inbound = Some(rx);
-        let bus = bus.start();
+        let bus = bus.with_changes(log.recipient()).start();
         hub.run(LiveHub::new(bus.clone().recipient(), LIVE_GRACE).with_peers(bus.recipient()))
     });
-    (setup, tx)
+    (setup, tx, changes)
 }
 
 /// Node `origin` sends `event`; returns once the bus and the hub have handled it.
@@ -47,7 +71,7 @@ async fn from(tx: &mpsc::Sender<Envelope>, origin: &str, event: LiveEvent) {
 #[actix::test]
 async fn live_mode_ends_a_grace_after_the_last_watcher_anywhere_left() {
     tokio::time::pause();
-    let (setup, other_nodes) = start();
+    let (setup, other_nodes, _) = start();
     let (session, _probe) = setup.session(UserId::new()).await;
     let pet = PetId::new();
     setup.hub.do_send(watch(session, pet));
@@ -67,7 +91,7 @@ async fn live_mode_ends_a_grace_after_the_last_watcher_anywhere_left() {
 #[actix::test]
 async fn another_node_watching_alone_switches_this_nodes_registry() {
     tokio::time::pause();
-    let (setup, other_nodes) = start();
+    let (setup, other_nodes, _) = start();
     let pet = PetId::new();
     from(
         &other_nodes,
@@ -111,7 +135,7 @@ async fn another_node_watching_alone_switches_this_nodes_registry() {
 
 #[actix::test]
 async fn states_and_revocations_from_other_nodes_reach_this_nodes_sessions() {
-    let (setup, other_nodes) = start();
+    let (setup, other_nodes, _) = start();
     let (session, watcher) = setup.session(UserId::new()).await;
     let pet = PetId::new();
     setup.hub.do_send(watch(session, pet));
@@ -139,4 +163,17 @@ async fn states_and_revocations_from_other_nodes_reach_this_nodes_sessions() {
         viewer.seen.lock().unwrap()[0],
         SessionEvent::Revoked
     ));
+}
+
+#[actix::test]
+async fn a_change_made_on_another_node_reaches_this_nodes_registry() {
+    let (_setup, other_nodes, changes) = start();
+    let change = CollarChange::Setup {
+        pet_id: PetId::new(),
+    };
+    let event = LiveEvent::Collar {
+        change: change.clone(),
+    };
+    from(&other_nodes, "b", event).await;
+    assert_eq!(*changes.lock().unwrap(), vec![change]);
 }

@@ -24,10 +24,12 @@ use crate::fence_index::IndexedFence;
 use crate::ids::PetId;
 use crate::store::collars::{self, CollarSetup};
 
+mod changes;
 mod mood;
 mod owners;
 mod snapshot;
 
+pub use self::changes::{CollarChanged, IntervalSet};
 pub use self::owners::{ListActors, NotOwner, RunningActors};
 pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};
 
@@ -248,7 +250,7 @@ impl CollarRegistry {
     /// Reloads the pet's collar setup and hands it to the running actor; resolves once the
     /// actor has it in its mailbox (ahead of any collar message that comes after).
     fn reload(&mut self, pet_id: PetId) -> impl ActorFuture<Self, Output = ()> {
-        let pg = self.pg.clone();
+        let (pg, membership) = (self.pg.clone(), self.membership.clone());
         let serial = self.by_pet.get(&pet_id).cloned();
         let reload = async move {
             // The collar may have been paired since: look it up afresh.
@@ -256,6 +258,10 @@ impl CollarRegistry {
                 Some(serial) => Some(serial),
                 None => collars::serial_of_pet(&pg, pet_id).await.ok().flatten(),
             }?;
+            // Every node hears of the change; only the owner runs (and reloads) the actor.
+            if !membership.current().owns(&serial) {
+                return None;
+            }
             let setup = collars::load_setup(&pg, &serial).await.ok().flatten()?;
             index_off_thread(setup).await.ok()
         };
@@ -371,29 +377,5 @@ impl Handler<SetLiveMode> for CollarRegistry {
             }
         };
         ctx.spawn(crate::rt::guarded(switch).into_actor(self));
-    }
-}
-
-/// The owner set the collar's own interval (HTTP → registry): the setup is reloaded, and a
-/// pet in live mode keeps its live interval until the last watcher leaves, after which the
-/// collar returns to the interval just set.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct IntervalSet {
-    /// The pet whose collar was told a new interval.
-    pub pet_id: PetId,
-}
-
-impl Handler<IntervalSet> for CollarRegistry {
-    type Result = ();
-
-    fn handle(&mut self, msg: IntervalSet, ctx: &mut Context<Self>) {
-        ctx.notify(PetChanged { pet_id: msg.pet_id });
-        if self.live_pets.contains(&msg.pet_id) {
-            ctx.notify(SetLiveMode {
-                pet_id: msg.pet_id,
-                live: true,
-            });
-        }
     }
 }

@@ -1,10 +1,12 @@
 //! A classified clip's mood on its way to the live state: the registry hands it to the
 //! collar actor of the pet, starting that actor (from its setup and snapshot) when it is
 //! not running, so the actor stays the only writer of the pet's state and its snapshot.
+//! In a cluster every node hears of the mood (see `changes`); only the collar's owner
+//! applies it, and the others let it go.
 
 use actix::prelude::*;
 
-use super::{CollarRegistry, Resolve};
+use super::{CollarRegistry, NotOwner, Resolve};
 use crate::actors::collar::SetMood;
 use crate::actors::events::MoodRecorded;
 use crate::store::collars;
@@ -29,8 +31,11 @@ impl Handler<MoodRecorded> for CollarRegistry {
             let serial = collars::serial_of_pet(&pg, msg.pet_id).await?;
             // A pet without a collar has no live state to show a mood in.
             let Some(serial) = serial else { return Ok(()) };
-            if let Some(addr) = registry.send(Resolve { serial }).await?? {
-                addr.do_send(set);
+            match registry.send(Resolve { serial }).await? {
+                Ok(Some(addr)) => addr.do_send(set),
+                Ok(None) => {}
+                Err(error) if error.is::<NotOwner>() => {}
+                Err(error) => return Err(error),
             }
             anyhow::Ok(())
         };

@@ -4,7 +4,8 @@
 //! - a pet's states and moods go on its own channel (`live:pet:{pet}`), which only the nodes
 //!   whose sessions watch the pet subscribe to;
 //! - stored alerts go on one channel every node hears (they reach every session of their
-//!   recipients, watching or not), and so do revocations (`live:control`);
+//!   recipients, watching or not), and so do revocations and changes a collar's owner must
+//!   apply to its actor (`live:control`);
 //! - each node keeps the pets it watches in a set `cluster:watching:{node}` with a TTL, and
 //!   announces each change on `cluster:watching`, so every node knows who watches what;
 //! - `publisher` sends (batched, bounded, counted when lost); `subscriber` holds the one
@@ -65,6 +66,27 @@ pub enum LiveEvent {
     SignInEnded { user: UserId, family: Uuid },
     /// The sending node started (`live`) or stopped watching a pet.
     Watching { pet_id: PetId, live: bool },
+    /// A change for the actor of the pet's collar, which only the collar's owner runs.
+    Collar { change: CollarChange },
+}
+
+/// What changed for a pet's collar actor outside it: the node where it happened (an HTTP
+/// request, a classified clip) tells every node, and the one running the actor applies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CollarChange {
+    /// The pet's fences, heart-rate band or collar settings changed in PostgreSQL.
+    Setup { pet_id: PetId },
+    /// A collar was paired to the pet or unpaired from it.
+    Pairing { pet_id: PetId },
+    /// The owner set the collar's reporting interval.
+    Interval { pet_id: PetId },
+    /// A classified clip's mood, for the pet's live state.
+    Mood {
+        id: Uuid,
+        pet_id: PetId,
+        mood: MoodState,
+    },
 }
 
 /// An event with the node that sent it, as it goes on the wire (JSON).
@@ -127,7 +149,8 @@ impl Channels {
             LiveEvent::Alert { .. } => self.alerts(),
             LiveEvent::RevokeShare { .. }
             | LiveEvent::PetAccessLost { .. }
-            | LiveEvent::SignInEnded { .. } => self.control(),
+            | LiveEvent::SignInEnded { .. }
+            | LiveEvent::Collar { .. } => self.control(),
             LiveEvent::Watching { .. } => self.watching(),
         }
     }
@@ -183,6 +206,9 @@ mod tests {
                 users: vec![UserId::new()],
             },
             LiveEvent::Watching { pet_id, live: true },
+            LiveEvent::Collar {
+                change: CollarChange::Setup { pet_id },
+            },
         ];
         for event in events {
             let envelope = Envelope {
