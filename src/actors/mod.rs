@@ -45,7 +45,10 @@ impl Actors {
     /// applied it; another node that runs the actor applies it one Redis hop later.
     pub async fn pairing_changed(&self, pet_id: PetId) {
         self.tell_peers(CollarChange::Pairing { pet_id });
-        let _ = self.registry.send(registry::PairingChanged { pet_id }).await;
+        let _ = self
+            .registry
+            .send(registry::PairingChanged { pet_id })
+            .await;
     }
 
     /// The owner set the collar's reporting interval.

@@ -69,9 +69,13 @@ async fn a_phone_on_one_node_sees_the_states_of_a_collar_another_node_owns() {
     assert_eq!(live["cmd"], "set_interval", "{live}");
     assert_eq!(live["interval_s"], 3, "live mode: {live}");
     // The owner node knows the pet is in live mode, though nobody watches it there.
-    wait_for_state(&cluster[1].app, &owner, &pet_id, "live mode on node B", |s| {
-        s["live"] == true
-    })
+    wait_for_state(
+        &cluster[1].app,
+        &owner,
+        &pet_id,
+        "live mode on node B",
+        |s| s["live"] == true,
+    )
     .await;
 
     let mut took = Vec::new();
@@ -141,12 +145,16 @@ async fn a_fence_drawn_on_one_node_reaches_the_collar_actor_another_node_runs() 
     let path = format!("/v1/pets/{}/geofences", collar.pet_id);
     let created = node_a.app.post(&path, owner.bearer(), &fence).await;
     expect_json(created, StatusCode::CREATED).await;
-    poll_until("the collar's state inside the new fence", SETTLE, || async {
-        report().await;
-        let state = node_b.app.pet_state(&owner, &collar.pet_id).await;
-        let inside = state["geofences"]["inside"].as_array().map_or(0, Vec::len);
-        (inside == 1).then_some(()).ok_or(state.to_string())
-    })
+    poll_until(
+        "the collar's state inside the new fence",
+        SETTLE,
+        || async {
+            report().await;
+            let state = node_b.app.pet_state(&owner, &collar.pet_id).await;
+            let inside = state["geofences"]["inside"].as_array().map_or(0, Vec::len);
+            (inside == 1).then_some(()).ok_or(state.to_string())
+        },
+    )
     .await;
     assert!(
         actors_on(node_b).await.unwrap().contains(&serial),

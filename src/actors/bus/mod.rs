@@ -36,9 +36,7 @@ use crate::actors::hub::{FromPeer, ToPeers};
 use crate::actors::registry::CollarChanged;
 use crate::cluster::{Members, Membership, NodeId};
 use crate::ids::PetId;
-use crate::store::bus::{
-    self, Channels, CollarChange, Envelope, LiveEvent, Outbox, Subscriptions,
-};
+use crate::store::bus::{self, Channels, CollarChange, Envelope, LiveEvent, Outbox, Subscriptions};
 
 /// Messages the bus's mailbox holds before the hub's hand-overs are dropped (and counted).
 pub const MAILBOX_CAPACITY: usize = 10_000;
