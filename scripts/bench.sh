@@ -14,7 +14,10 @@
 #   model's scores, model size; mood_live (benches/mood_live/): publish → `mood` frame latency;
 # - lifecycle (benches/lifecycle/): a roll-up pass over stale pet-hours, a year of daily stats;
 # - archive (benches/archive/): an archival pass beside MongoDB's own read and delete rates of
-#   the same documents, bytes per sample, `track` over 30 days spanning archive and hot.
+#   the same documents, bytes per sample, `track` over 30 days spanning archive and hot;
+# - cluster (benches/cluster/): end-to-end ingest with 1, 2 and 3 `serve` processes on the
+#   shared subscription (the 1-node round the baseline), the share of messages forwarded to
+#   a collar's owner, node and Redis CPU per message and per forward, the forward's delay.
 #
 # Every benchmark appends its figures (figure, value, target, met?) to target/bench-summary.rows
 # as it measures them (benches/support/summary.rs). At the end this script prints them as one
@@ -79,7 +82,7 @@ for arg in "$@"; do [[ $arg == --quick ]] && mode=quick; done
 python3 benches/support/summary.py --self-test >/dev/null
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 build_started=$SECONDS
-nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --bench mood_live --no-run
+nice -n 10 cargo bench --bench realtime --bench feed --bench mood --bench lifecycle --bench archive --bench mood_live --bench cluster --no-run
 build_s=$((SECONDS - build_started))
 echo "bench.sh: release build took ${build_s} s"
 
@@ -126,6 +129,9 @@ drop_bench_data
 run_bench lifecycle
 # An archival pass beside MongoDB's own read and delete rates of the same documents.
 run_bench archive
+drop_bench_data
+# Three node processes share this machine's two cores: overhead, not gain.
+run_bench cluster
 drop_bench_data
 
 total=$((SECONDS - benches_started))

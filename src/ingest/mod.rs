@@ -15,3 +15,13 @@ pub mod parking;
 pub mod pipeline;
 pub mod side;
 pub mod voice;
+
+/// Records `pettysync_actor_delay_seconds{path}`: from the broker's delivery of a message
+/// (`received_at_ms`, on the node that read it) to its collar actor's answer, on the node
+/// that runs the actor. `path` is `local` or `forwarded`; the difference is what a forward
+/// adds to the live path (the nodes' clocks assumed in step, as NTP keeps them).
+pub fn record_actor_delay(path: &'static str, received_at_ms: i64) {
+    let delay_ms = (chrono::Utc::now().timestamp_millis() - received_at_ms).max(0);
+    metrics::histogram!("pettysync_actor_delay_seconds", "path" => path)
+        .record(delay_ms as f64 / 1e3);
+}

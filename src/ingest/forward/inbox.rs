@@ -26,6 +26,9 @@ use crate::store::forward::{self as streams, Entry};
 pub const MAX_READ: usize = 256;
 /// How long one read waits for new entries before the reader looks at what else is due.
 const READ_BLOCK_MS: u64 = 500;
+/// Read batches whose acknowledgement waits for persistence at once; past this the reader
+/// waits before it reads more (each batch is at most [`MAX_READ`] entries).
+pub const ACK_BATCHES_IN_FLIGHT: usize = 16;
 /// Waits between attempts while Redis does not answer.
 const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
@@ -66,6 +69,9 @@ impl Inbox {
         }
         let mut adopt_at = tokio::time::Instant::now();
         failures = 0;
+        // The next read does not wait for the store: a forwarded sample reaches its actor
+        // (and the live map) while earlier batches are still being written.
+        let mut acking = tokio::task::JoinSet::new();
         while !*stop.borrow() {
             if tokio::time::Instant::now() >= adopt_at {
                 self.adopt(&me).await;
@@ -74,7 +80,11 @@ impl Inbox {
             match streams::read(&self.redis, &me, &me, false, MAX_READ, READ_BLOCK_MS).await {
                 Ok(entries) => {
                     failures = 0;
-                    self.handle(&me, entries).await;
+                    let acks = self.handle(&me, entries).await;
+                    while acking.len() >= ACK_BATCHES_IN_FLIGHT {
+                        acking.join_next().await;
+                    }
+                    acking.spawn(acks.send(self.redis.clone()));
                 }
                 Err(error) => {
                     failures += 1;
@@ -83,6 +93,8 @@ impl Inbox {
                 }
             }
         }
+        // Persistence stores (or drops, at its own shutdown) what it holds: every batch ends.
+        while acking.join_next().await.is_some() {}
     }
 
     /// Takes over what is stuck: this stream's entries pending for over a TTL, and the
@@ -101,30 +113,40 @@ impl Inbox {
         }
         for node in streams_of {
             match streams::claim_idle(&self.redis, &node, me, idle_ms, MAX_READ).await {
-                Ok(entries) => self.handle(&node, entries).await,
+                Ok(entries) => {
+                    self.handle(&node, entries)
+                        .await
+                        .send(self.redis.clone())
+                        .await
+                }
                 Err(error) => tracing::warn!(%node, error = ?error, "could not claim entries"),
             }
             if node != me {
                 match streams::read(&self.redis, &node, me, false, MAX_READ, 0).await {
-                    Ok(entries) => self.handle(&node, entries).await,
+                    Ok(entries) => {
+                        self.handle(&node, entries)
+                            .await
+                            .send(self.redis.clone())
+                            .await
+                    }
                     Err(error) => tracing::warn!(%node, error = ?error, "could not adopt entries"),
                 }
             }
         }
     }
 
-    /// Applies a batch of entries of `node`'s stream and acknowledges what is done.
-    async fn handle(&self, node: &str, entries: Vec<Entry>) {
-        if entries.is_empty() {
-            return;
-        }
-        let mut done = Vec::new();
-        let mut waiting = Vec::new();
+    /// Applies a batch of entries of `node`'s stream; returns what to acknowledge.
+    async fn handle(&self, node: &str, entries: Vec<Entry>) -> Acks {
+        let mut acks = Acks {
+            node: node.to_owned(),
+            done: Vec::new(),
+            waiting: Vec::new(),
+        };
         let mut reroute = Vec::new();
         for entry in entries {
             match self.apply(&entry).await {
-                Outcome::Done => done.push(entry.id),
-                Outcome::WhenStored(stored) => waiting.push((entry.id, stored)),
+                Outcome::Done => acks.done.push(entry.id),
+                Outcome::WhenStored(stored) => acks.waiting.push((entry.id, stored)),
                 Outcome::Reroute(owner, body) => reroute.push((entry.id, (owner, body))),
                 Outcome::Later => {}
             }
@@ -135,21 +157,12 @@ impl Inbox {
                 Ok(()) => {
                     metrics::counter!("pettysync_forward_rerouted_total")
                         .increment(ids.len() as u64);
-                    done.extend(ids);
+                    acks.done.extend(ids);
                 }
                 Err(error) => tracing::warn!(error = ?error, "could not reroute entries"),
             }
         }
-        for (id, stored) in waiting {
-            // Dropped unstored only at shutdown: the entry stays pending for the next reader.
-            if stored.await.is_ok() {
-                done.push(id);
-            }
-        }
-        if let Err(error) = streams::ack(&self.redis, node, &done).await {
-            // Left pending: adopted again after a TTL; the actor skips samples it has seen.
-            tracing::warn!(error = ?error, "could not acknowledge forwarded entries");
-        }
+        acks
     }
 
     async fn apply(&self, entry: &Entry) -> Outcome {
@@ -167,6 +180,7 @@ impl Inbox {
             return Outcome::Reroute(owner, forwarded.to_json());
         }
         let serial = forwarded.serial.clone();
+        let read_at_ms = forwarded.read_at_ms;
         let actor = match self.registry.send(Resolve { serial }).await {
             Ok(Ok(Some(actor))) => actor,
             // Never provisioned (or deleted since): nothing to apply.
@@ -189,6 +203,9 @@ impl Inbox {
         let Some(applied) = applied else {
             return Outcome::Later;
         };
+        if let Some(read_at_ms) = read_at_ms {
+            crate::ingest::record_actor_delay("forwarded", read_at_ms);
+        }
         let (stored, told) = oneshot::channel();
         let append = Append {
             alerts: applied.alerts,
@@ -201,5 +218,31 @@ impl Inbox {
         }
         metrics::counter!("pettysync_forward_applied_total").increment(1);
         Outcome::WhenStored(told)
+    }
+}
+
+/// What a batch leaves to acknowledge: entries done now, and entries done once persistence
+/// stored what their actor left.
+struct Acks {
+    node: String,
+    done: Vec<String>,
+    waiting: Vec<(String, oneshot::Receiver<()>)>,
+}
+
+impl Acks {
+    async fn send(mut self, redis: Redis) {
+        if self.done.is_empty() && self.waiting.is_empty() {
+            return;
+        }
+        for (id, stored) in self.waiting {
+            // Dropped unstored only at shutdown: the entry stays pending for the next reader.
+            if stored.await.is_ok() {
+                self.done.push(id);
+            }
+        }
+        if let Err(error) = streams::ack(&redis, &self.node, &self.done).await {
+            // Left pending: adopted again after a TTL; the actor skips samples it has seen.
+            tracing::warn!(error = ?error, "could not acknowledge forwarded entries");
+        }
     }
 }

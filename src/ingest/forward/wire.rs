@@ -11,6 +11,10 @@ pub struct Forwarded {
     pub serial: String,
     #[serde(flatten)]
     pub what: What,
+    /// When the reading node received the message from the broker (ms since the epoch), for
+    /// the owner's `pettysync_actor_delay_seconds`; absent in entries of older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at_ms: Option<i64>,
 }
 
 /// The part of the message the owner's collar actor takes.
@@ -73,19 +77,21 @@ impl From<WireSample> for Sample {
 }
 
 impl Forwarded {
-    pub fn samples(serial: &str, samples: &[Sample]) -> Self {
+    pub fn samples(serial: &str, samples: &[Sample], read_at_ms: i64) -> Self {
         Self {
             serial: serial.to_owned(),
             what: What::Samples {
                 samples: samples.iter().map(WireSample::from).collect(),
             },
+            read_at_ms: Some(read_at_ms),
         }
     }
 
-    pub fn status(serial: &str, online: bool) -> Self {
+    pub fn status(serial: &str, online: bool, read_at_ms: i64) -> Self {
         Self {
             serial: serial.to_owned(),
             what: What::Status { online },
+            read_at_ms: Some(read_at_ms),
         }
     }
 
@@ -115,14 +121,23 @@ mod tests {
             bat: Some(55),
             temp: Some(38.5),
         };
-        let json = Forwarded::samples("PS-000001", std::slice::from_ref(&sample)).to_json();
+        let json = Forwarded::samples("PS-000001", std::slice::from_ref(&sample), 1).to_json();
         let back: Forwarded = serde_json::from_str(&json).unwrap();
         let What::Samples { samples } = back.what else {
             panic!("samples expected: {json}");
         };
         assert_eq!(Sample::from(samples[0].clone()), sample);
         let status: Forwarded =
-            serde_json::from_str(&Forwarded::status("PS-1", false).to_json()).unwrap();
+            serde_json::from_str(&Forwarded::status("PS-1", false, 2).to_json()).unwrap();
         assert_eq!(status.what, What::Status { online: false });
+        assert_eq!(status.read_at_ms, Some(2));
+    }
+
+    #[test]
+    fn an_entry_of_a_node_from_before_the_read_time_still_applies() {
+        let old = r#"{"serial":"PS-1","kind":"status","online":true}"#;
+        let entry: Forwarded = serde_json::from_str(old).unwrap();
+        assert_eq!(entry.what, What::Status { online: true });
+        assert_eq!(entry.read_at_ms, None);
     }
 }

@@ -52,7 +52,10 @@ impl Pipeline {
                         samples: samples.clone(),
                     };
                     match self.tell(serial, actor, message).await {
-                        Some(applied) => applied,
+                        Some(applied) => {
+                            crate::ingest::record_actor_delay("local", pending.received_at);
+                            applied
+                        }
                         None => return Err(pending),
                     }
                 };

@@ -94,11 +94,11 @@ impl Pipeline {
                     ..Append::default()
                 })
                 .await;
-                let entry = Forwarded::samples(serial, &samples);
+                let entry = Forwarded::samples(serial, &samples, pending.received_at);
                 self.hand_over(owner, entry, ack, Some(told)).await;
             }
             Ok(Decoded::Status(status)) => {
-                let entry = Forwarded::status(serial, status.online);
+                let entry = Forwarded::status(serial, status.online, pending.received_at);
                 self.hand_over(owner, entry, ack, None).await;
             }
             Ok(Decoded::CmdAck(answer)) => self.store_cmd_ack(serial, pending, answer).await,

@@ -4,10 +4,12 @@
 //!
 //! - `three_nodes`: 200 collars through the shared subscription of three nodes;
 //! - `failover`: `kill -9` of one node while its collars report and cross a fence;
-//! - `join`: a third node joins two; no collar has two owners for longer than a TTL.
+//! - `join`: a third node joins two; no collar has two owners for longer than a TTL;
+//! - `store_outage`: MongoDB away; forwarded samples still reach the owner's actor.
 
 mod failover;
 mod join;
+mod store_outage;
 mod three_nodes;
 
 use std::collections::{BTreeMap, BTreeSet};
