@@ -1,5 +1,7 @@
 //! Collars: provisioning with a one-time pairing code, pairing to a pet, unpairing.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rand::rngs::OsRng;
 use rand::Rng;
@@ -40,7 +42,7 @@ pub struct PairingSpan {
 }
 
 /// A pairing as stored: pet (none once deleted), paired, unpaired.
-type SpanRow = (Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>);
+type SerialSpanRow = (String, Option<PetId>, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// How far back pairings are loaded for a collar actor: as far as a backlog sample may be
 /// old (collar protocol: 30 days), with a day to spare.
@@ -198,6 +200,14 @@ pub struct FenceSetup {
 }
 
 #[derive(sqlx::FromRow)]
+struct PetFenceRow {
+    pet_id: PetId,
+    id: crate::ids::GeofenceId,
+    kind: String,
+    geometry: sqlx::types::Json<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
 struct SetupRow {
     serial: String,
     pet_id: Option<PetId>,
@@ -209,59 +219,87 @@ struct SetupRow {
 
 /// The collar's setup; `None` when the serial was never provisioned.
 pub async fn load_setup(pg: &PgPool, serial: &str) -> Result<Option<CollarSetup>, sqlx::Error> {
-    let row: Option<SetupRow> = sqlx::query_as(
+    Ok(load_setups(pg, &[serial.to_owned()]).await?.remove(serial))
+}
+
+/// The setups of many collars in three queries, whatever their number (a restart in front of
+/// thousands of collars starts them batch by batch); serials never provisioned are absent.
+pub async fn load_setups(
+    pg: &PgPool,
+    serials: &[String],
+) -> Result<HashMap<String, CollarSetup>, sqlx::Error> {
+    metrics::counter!("pettysync_collar_lookup_queries_total").increment(1);
+    let rows: Vec<SetupRow> = sqlx::query_as(
         "SELECT c.serial, c.pet_id, c.interval_s, p.species, p.hr_min, p.hr_max
-         FROM collars c LEFT JOIN pets p ON p.id = c.pet_id WHERE c.serial = $1",
+         FROM collars c LEFT JOIN pets p ON p.id = c.pet_id WHERE c.serial = ANY($1)",
     )
-    .bind(serial)
-    .fetch_optional(pg)
+    .bind(serials)
+    .fetch_all(pg)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let fences =
-        match row.pet_id {
-            Some(pet) => sqlx::query_as(
-                "SELECT id, kind, geometry FROM geofences WHERE pet_id = $1 ORDER BY created_at",
-            )
-            .bind(pet)
-            .fetch_all(pg)
-            .await?,
-            None => Vec::new(),
-        };
-    // The recent spans, and the last one before them: a collar that was ever on a pet before
-    // its first recent pairing must not give that pairing's pet a backlog from before it.
-    let spans: Vec<SpanRow> = sqlx::query_as(
-        "(SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
-          WHERE serial = $1 AND unpaired_at <= now() - make_interval(days => $2)
-          ORDER BY paired_at DESC LIMIT 1)
-         UNION ALL
-         (SELECT pet_id, paired_at, unpaired_at FROM collar_pairings
-          WHERE serial = $1 AND (unpaired_at IS NULL OR unpaired_at > now() - make_interval(days => $2)))
-         ORDER BY paired_at",
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let pets: Vec<PetId> = rows.iter().filter_map(|row| row.pet_id).collect();
+    let fence_rows: Vec<PetFenceRow> = sqlx::query_as(
+        "SELECT pet_id, id, kind, geometry FROM geofences WHERE pet_id = ANY($1)
+         ORDER BY pet_id, created_at",
     )
-    .bind(&row.serial)
+    .bind(&pets)
+    .fetch_all(pg)
+    .await?;
+    let mut fences: HashMap<PetId, Vec<FenceSetup>> = HashMap::new();
+    for row in fence_rows {
+        fences.entry(row.pet_id).or_default().push(FenceSetup {
+            id: row.id,
+            kind: row.kind,
+            geometry: row.geometry,
+        });
+    }
+    // Per collar, the recent spans and the last one before them: a collar that was ever on a
+    // pet before its first recent pairing must not give that pairing's pet a backlog from
+    // before it.
+    let found: Vec<&str> = rows.iter().map(|row| row.serial.as_str()).collect();
+    let spans: Vec<SerialSpanRow> = sqlx::query_as(
+        "(SELECT DISTINCT ON (serial) serial, pet_id, paired_at, unpaired_at FROM collar_pairings
+          WHERE serial = ANY($1) AND unpaired_at <= now() - make_interval(days => $2)
+          ORDER BY serial, paired_at DESC)
+         UNION ALL
+         (SELECT serial, pet_id, paired_at, unpaired_at FROM collar_pairings
+          WHERE serial = ANY($1)
+            AND (unpaired_at IS NULL OR unpaired_at > now() - make_interval(days => $2)))
+         ORDER BY serial, paired_at",
+    )
+    .bind(&found)
     .bind(PAIRING_HISTORY_DAYS)
     .fetch_all(pg)
     .await?;
-    let pairings = spans
-        .into_iter()
-        .map(|(pet_id, from, to)| PairingSpan {
+    let mut pairings: HashMap<String, Vec<PairingSpan>> = HashMap::new();
+    for (serial, pet_id, from, to) in spans {
+        pairings.entry(serial).or_default().push(PairingSpan {
             pet_id,
             from_ms: from.timestamp_millis(),
             to_ms: to.map(|to| to.timestamp_millis()),
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let setup = CollarSetup {
+                fences: row
+                    .pet_id
+                    .and_then(|pet| fences.get(&pet).cloned())
+                    .unwrap_or_default(),
+                pairings: pairings.remove(&row.serial).unwrap_or_default(),
+                serial: row.serial.clone(),
+                pet_id: row.pet_id,
+                interval_s: row.interval_s,
+                species: row.species,
+                hr_min: row.hr_min,
+                hr_max: row.hr_max,
+            };
+            (row.serial, setup)
         })
-        .collect();
-    Ok(Some(CollarSetup {
-        serial: row.serial,
-        pet_id: row.pet_id,
-        interval_s: row.interval_s,
-        species: row.species,
-        hr_min: row.hr_min,
-        hr_max: row.hr_max,
-        fences,
-        pairings,
-    }))
+        .collect())
 }
 
 /// The serial of the collar a pet wears, if any.

@@ -3,11 +3,13 @@
 //!
 //! - `live`: the live protocol (state frames, who may watch, tickets, live mode);
 //! - `alerts`: geofence, heart-rate, battery and offline alerts;
+//! - `cold_start`: many new collars' actors looked up in batches;
 //! - `ingest`: what is stored (backlog, duplicates, dead letters, unknown collars, track);
 //! - `commands`: commands to a collar and its answers;
 //! - `resilience`: a broker outage and a graceful stop with samples in flight.
 
 mod alerts;
+mod cold_start;
 pub(crate) mod commands;
 mod ingest;
 mod live;

@@ -27,11 +27,13 @@ use crate::store::collars::{self, CollarSetup};
 mod changes;
 mod mood;
 mod owners;
+mod resolve;
 mod snapshot;
 
 pub use self::changes::{CollarChanged, IntervalSet};
 pub use self::owners::{ListActors, NotOwner, RunningActors};
-pub use self::snapshot::{read_snapshot, SNAPSHOT_WAIT};
+pub use self::resolve::{Resolve, ResolveMany, Resolved, LOOKUP_BATCH};
+pub use self::snapshot::{read_snapshot, read_snapshots, SNAPSHOT_WAIT};
 
 /// A pet's setup is reloaded this long after the first change of a burst (say, fences
 /// created one after another), once for the whole burst.
@@ -147,48 +149,6 @@ impl Actor for CollarRegistry {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.watch_membership(ctx);
-    }
-}
-
-/// Find the collar's actor, starting it (from its setup and snapshot) when needed.
-#[derive(Message)]
-#[rtype(result = "Result<Option<Addr<CollarActor>>, anyhow::Error>")]
-pub struct Resolve {
-    /// The serial from the topic; `Ok(None)` when it was never provisioned.
-    pub serial: String,
-}
-
-impl Handler<Resolve> for CollarRegistry {
-    type Result = ResponseActFuture<Self, Result<Option<Addr<CollarActor>>, anyhow::Error>>;
-
-    fn handle(&mut self, msg: Resolve, _: &mut Context<Self>) -> Self::Result {
-        if let Err(not_owner) = self.check_owner(&msg.serial) {
-            return Box::pin(async move { Err(not_owner.into()) }.into_actor(self));
-        }
-        if let Some(addr) = self.running(&msg.serial) {
-            return Box::pin(async move { Ok(Some(addr)) }.into_actor(self));
-        }
-        let (pg, redis) = (self.pg.clone(), self.redis.clone());
-        let load = async move {
-            let Some(setup) = collars::load_setup(&pg, &msg.serial).await? else {
-                return Ok(None);
-            };
-            let snapshot = read_snapshot(&redis, &msg.serial).await;
-            Ok(Some((setup, snapshot)))
-        };
-        Box::pin(crate::rt::guarded(load).into_actor(self).map(
-            |loaded: anyhow::Result<_>, registry, _| {
-                let Some((setup, snapshot)) = loaded? else {
-                    return Ok(None);
-                };
-                // The collar may have moved to another node while it was loading.
-                registry.check_owner(&setup.serial)?;
-                let snapshot = registry.snapshot_or_wait(&setup.serial, snapshot)?;
-                // Starting happens here, on the registry's thread, so two loads of one serial
-                // still end with one actor.
-                Ok(registry.start_actor(setup, snapshot))
-            },
-        ))
     }
 }
 

@@ -18,22 +18,36 @@ pub async fn read_snapshot(
     redis: &crate::cache::Redis,
     serial: &str,
 ) -> anyhow::Result<Option<Snapshot>> {
-    let mut conn = redis.conn().await?;
-    let json: Option<String> = deadpool_redis::redis::cmd("GET")
-        .arg(snapshot_key(redis, serial))
-        .query_async(&mut conn)
-        .await?;
-    let Some(json) = json else {
-        return Ok(None);
-    };
-    match serde_json::from_str(&json) {
-        Ok(snapshot) => Ok(Some(snapshot)),
-        Err(error) => {
-            // Written by another version, or damaged: starting afresh is all one can do.
-            tracing::warn!(collar = %serial, %error, "a live-state snapshot does not parse; starting afresh");
-            Ok(None)
-        }
+    let mut snapshots = read_snapshots(redis, &[serial.to_owned()]).await?;
+    Ok(snapshots.pop().flatten())
+}
+
+/// The last snapshots of many collars in one `MGET`, in the order of `serials`.
+pub async fn read_snapshots(
+    redis: &crate::cache::Redis,
+    serials: &[String],
+) -> anyhow::Result<Vec<Option<Snapshot>>> {
+    if serials.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut conn = redis.conn().await?;
+    let mut mget = deadpool_redis::redis::cmd("MGET");
+    for serial in serials {
+        mget.arg(snapshot_key(redis, serial));
+    }
+    let found: Vec<Option<String>> = mget.query_async(&mut conn).await?;
+    Ok(serials
+        .iter()
+        .zip(found)
+        .map(|(serial, json)| {
+            serde_json::from_str(&json?)
+                .map_err(|error| {
+                    // Written by another version, or damaged: starting afresh is all one can do.
+                    tracing::warn!(collar = %serial, %error, "a live-state snapshot does not parse; starting afresh");
+                })
+                .ok()
+        })
+        .collect())
 }
 
 impl CollarRegistry {

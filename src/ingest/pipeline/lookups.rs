@@ -1,8 +1,10 @@
 //! Finding a collar's actor without holding up the others: a collar whose actor is not
 //! running is looked up (and its actor started) by the registry while ingest goes on with
-//! other collars' messages; its own messages wait parked until the answer comes. Up to
-//! [`MAX_RESOLVING`] lookups run at once, so a restart in front of thousands of collars
-//! starts their actors side by side instead of one after another.
+//! other collars' messages; its own messages wait parked until the answer comes. Serials
+//! are looked up in batches (`ResolveMany`, up to [`LOOKUP_BATCH`] serials, one round of
+//! queries each), up to [`MAX_RESOLVING`] batches at once: the serials that arrive while
+//! batches are out wait for the next one, so a restart in front of thousands of collars
+//! starts their actors hundreds at a time, and a lone new collar is looked up at once.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -12,10 +14,10 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::actors::collar::CollarActor;
-use crate::actors::registry::{CollarRegistry, Resolve};
+use crate::actors::registry::{CollarRegistry, ResolveMany, Resolved, LOOKUP_BATCH};
 
-/// Lookups running at once; more serials wait their turn.
-pub const MAX_RESOLVING: usize = 64;
+/// Batches of lookups running at once; more serials wait for the next batch.
+pub const MAX_RESOLVING: usize = 4;
 /// Unknown serials remembered, so a flood of them costs no database lookups.
 const UNKNOWN_CACHE_MAX: usize = 10_000;
 /// How long an unknown serial is remembered (a collar provisioned meanwhile is found after).
@@ -41,7 +43,9 @@ pub struct Lookups {
     registry: Addr<CollarRegistry>,
     actors: HashMap<String, Addr<CollarActor>>,
     unknown: HashMap<String, Instant>,
-    running: FuturesUnordered<BoxFuture<'static, (String, Lookup)>>,
+    running: FuturesUnordered<BoxFuture<'static, Vec<(String, Lookup)>>>,
+    /// Answers of a finished batch not yet taken by [`Lookups::next`].
+    answered: VecDeque<(String, Lookup)>,
     resolving: HashSet<String>,
     waiting: VecDeque<String>,
 }
@@ -53,6 +57,7 @@ impl Lookups {
             actors: HashMap::new(),
             unknown: HashMap::new(),
             running: FuturesUnordered::new(),
+            answered: VecDeque::new(),
             resolving: HashSet::new(),
             waiting: VecDeque::new(),
         }
@@ -74,25 +79,24 @@ impl Lookups {
         if !self.resolving.insert(serial.to_owned()) {
             return;
         }
-        if self.running.len() < MAX_RESOLVING {
-            self.launch(serial.to_owned());
-        } else {
-            self.waiting.push_back(serial.to_owned());
-        }
+        self.waiting.push_back(serial.to_owned());
+        self.launch();
     }
 
-    /// True while lookups run (so [`Lookups::next`] has something to wait for).
+    /// True while lookups run or answers wait (so [`Lookups::next`] has something to give).
     pub fn busy(&self) -> bool {
-        !self.running.is_empty()
+        !self.running.is_empty() || !self.answered.is_empty()
     }
 
     /// The next lookup to finish.
     pub async fn next(&mut self) -> Option<(String, Lookup)> {
-        let (serial, lookup) = self.running.next().await?;
-        self.resolving.remove(&serial);
-        if let Some(next) = self.waiting.pop_front() {
-            self.launch(next);
+        if self.answered.is_empty() {
+            let batch = self.running.next().await?;
+            self.answered.extend(batch);
+            self.launch();
         }
+        let (serial, lookup) = self.answered.pop_front()?;
+        self.resolving.remove(&serial);
         match &lookup {
             Lookup::Known(addr) => {
                 self.unknown.remove(&serial);
@@ -116,24 +120,38 @@ impl Lookups {
         self.actors.remove(serial);
     }
 
-    fn launch(&mut self, serial: String) {
-        let request = self.registry.send(Resolve {
-            serial: serial.clone(),
-        });
-        self.running.push(Box::pin(async move {
-            let lookup = match request.await {
-                Ok(Ok(Some(addr))) => Lookup::Known(addr),
-                Ok(Ok(None)) => Lookup::Unknown,
-                Ok(Err(error)) => {
-                    tracing::warn!(collar = %serial, error = ?error, "could not look up a collar; its messages wait");
-                    Lookup::Unavailable
+    /// Sends the waiting serials in batches while fewer than [`MAX_RESOLVING`] run.
+    fn launch(&mut self) {
+        while self.running.len() < MAX_RESOLVING && !self.waiting.is_empty() {
+            let take = self.waiting.len().min(LOOKUP_BATCH);
+            let serials: Vec<String> = self.waiting.drain(..take).collect();
+            let request = self.registry.send(ResolveMany {
+                serials: serials.clone(),
+            });
+            self.running.push(Box::pin(async move {
+                match request.await {
+                    Ok(answers) => answers.into_iter().map(lookup_of).collect(),
+                    Err(error) => {
+                        tracing::warn!(%error, collars = serials.len(), "collar registry unavailable; messages wait");
+                        serials
+                            .into_iter()
+                            .map(|serial| (serial, Lookup::Unavailable))
+                            .collect()
+                    }
                 }
-                Err(error) => {
-                    tracing::warn!(collar = %serial, %error, "collar registry unavailable; messages wait");
-                    Lookup::Unavailable
-                }
-            };
-            (serial, lookup)
-        }));
+            }));
+        }
     }
+}
+
+fn lookup_of((serial, resolved): (String, Resolved)) -> (String, Lookup) {
+    let lookup = match resolved {
+        Ok(Some(addr)) => Lookup::Known(addr),
+        Ok(None) => Lookup::Unknown,
+        Err(error) => {
+            tracing::warn!(collar = %serial, error = ?error, "could not look up a collar; its messages wait");
+            Lookup::Unavailable
+        }
+    };
+    (serial, lookup)
 }

@@ -159,8 +159,13 @@ pub async fn wait_for_one_owner_each(
 
 /// The sum of a counter (every label set) in a node's `/metrics`.
 pub async fn counter(node: &Node, name: &str) -> f64 {
-    let text = node
-        .app
+    counter_at(&node.app, name).await
+}
+
+/// The sum of a counter (every label set) in a server's `/metrics` (a `serve` process's own;
+/// in-process servers share one recorder).
+pub async fn counter_at(app: &TestApp, name: &str) -> f64 {
+    let text = app
         .get("/metrics", None)
         .await
         .text()
