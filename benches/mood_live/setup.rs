@@ -36,6 +36,8 @@ pub(crate) struct Bench {
 /// Starts the server, waits for its seed model, sets up the owner, pet and collar.
 pub(crate) async fn start(run_id: &str) -> anyhow::Result<Bench> {
     let mut settings = isolated_settings("mood_live", run_id)?;
+    // This bench measures the seed model's answers: trained at start as `serve` does.
+    settings.mood_seed_per_class = pettysync::config::Settings::load()?.mood_seed_per_class;
     let admin = random_secret();
     settings.admin_token = Some(secrecy::SecretString::from(admin.clone()));
     let started = Instant::now();

@@ -32,7 +32,8 @@ pub fn random_secret() -> String {
 }
 
 /// The test environment's settings with a database, Redis prefix, MQTT identity and topic
-/// prefix of the bench run's own (`pettysync_bench_{bench}_{run_id}`), and a random JWT key.
+/// prefix of the bench run's own (`pettysync_bench_{bench}_{run_id}`), a random JWT key, and
+/// no seed mood model to train.
 pub fn isolated_settings(bench: &str, run_id: &str) -> anyhow::Result<Settings> {
     let mut settings = Settings::load()
         .context("loading settings from PETTYSYNC_* (eval \"$(scripts/services.sh up)\")")?;
@@ -62,6 +63,9 @@ pub fn isolated_settings(bench: &str, run_id: &str) -> anyhow::Result<Settings> 
     settings.mqtt_url = secrecy::SecretString::from(mqtt.to_string());
     settings.mqtt_topic_prefix = format!("bench-{bench}/{run_id}");
     settings.jwt_secret = Some(secrecy::SecretString::from(random_secret()));
+    // No seed mood model trained at start: its minute of CPU on one core would land in the
+    // figures of whatever the bench measures meanwhile (mood_live asks for it back).
+    settings.mood_seed_per_class = 0;
     Ok(settings)
 }
 
