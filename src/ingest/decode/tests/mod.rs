@@ -1,6 +1,7 @@
 use super::*;
 
 mod control;
+mod cost;
 mod messages;
 mod reasons;
 mod robustness;
