@@ -234,6 +234,9 @@ pub(crate) async fn latency(
             return (gather(hands), published);
         }
     };
+    if let Some((rss, heap)) = window.per_session {
+        summary.set_session_memory(window.opened, rss, heap);
+    }
     let figures = latency_figures(&window, &sent, pets);
     if let Some(metrics) = scrape(http, &ctx.server).await {
         let slow = metric_sum(&metrics, "pettysync_ws_slow_closed_total").unwrap_or(0.0);

@@ -19,6 +19,8 @@ pub(crate) const TARGET_COLD_START: f64 = 5_000.0;
 pub(crate) const TARGET_SERVER_CPU_PER_MESSAGE: f64 = 40.0;
 /// bytes per idle collar actor.
 pub(crate) const TARGET_ACTOR_BYTES: f64 = 1024.0;
+/// bytes of the server per open WebSocket session.
+pub(crate) const TARGET_SESSION_BYTES: f64 = 16.0 * 1024.0;
 /// The fixed-rate latency window (a diagnostic beside the target's window).
 pub(crate) const FIXED_RATE: u32 = 5_000;
 /// The sessions of a full run.

@@ -10,7 +10,7 @@ use crate::latency::LatencyFigure;
 use crate::memory::MemoryFigure;
 use crate::plan::{
     Plan, TARGET_ACTOR_BYTES, TARGET_COLD_START, TARGET_INGEST_SHARE, TARGET_P99,
-    TARGET_SERVER_CPU_PER_MESSAGE,
+    TARGET_SERVER_CPU_PER_MESSAGE, TARGET_SESSION_BYTES,
 };
 use crate::support::host::{load_average, machine};
 use crate::support::summary::{number, Better, Row};
@@ -205,6 +205,24 @@ impl Summary {
             Row::reference(BENCH, figure, p99, "ms").better(Better::Lower)
         };
         self.add(row.detail(detail));
+    }
+
+    /// The server's growth per open WebSocket session (subscribed to one pet, idle).
+    pub(crate) fn set_session_memory(&mut self, sessions: usize, rss: f64, heap: Option<f64>) {
+        let cost = heap.unwrap_or(rss);
+        let heap = heap.map_or(String::new(), |h| format!("heap {h:.0} B, "));
+        let row = Row::at_most(
+            BENCH,
+            "memory per WebSocket session",
+            cost,
+            "B",
+            TARGET_SESSION_BYTES,
+        )
+        .detail(format!(
+            "{heap}RSS {rss:.0} B, over {} sessions",
+            grouped(sessions as u64)
+        ));
+        self.add(row);
     }
 
     pub(crate) fn set_memory(&mut self, m: MemoryFigure) {

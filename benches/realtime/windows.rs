@@ -39,6 +39,8 @@ pub(crate) struct Window {
     pub(crate) per_pet: Vec<u64>,
     pub(crate) runs: Vec<WindowRun>,
     pub(crate) records: Vec<Received>,
+    /// The server process's growth per open session: (RSS, heap) bytes.
+    pub(crate) per_session: Option<(f64, Option<f64>)>,
 }
 
 /// Opens the sessions in the child process, runs the windows, collects the frames.
@@ -57,6 +59,8 @@ pub(crate) async fn watch_windows(
         + (WARM_UP + ctx.plan.window) * rates.len() as u32
         + STRAGGLERS
         + REPORT_WAIT;
+    // The clients live in a child process: this process's growth is the server's sessions.
+    let before_sessions = crate::rss::settled().await;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg(WS_CLIENTS_FLAG)
         .stdin(Stdio::piped())
@@ -99,6 +103,9 @@ pub(crate) async fn watch_windows(
     }
 
     tokio::time::sleep(SESSION_SETTLE).await;
+    let per_session = before_sessions
+        .zip(crate::rss::settled().await)
+        .map(|(before, after)| crate::rss::per_actor(before, after, opened as u64));
     let mut watched = ctx.watched();
     watched.push(("bench: WebSocket clients (child process)", child_pid));
     let mut runs = Vec::with_capacity(rates.len());
@@ -182,6 +189,7 @@ pub(crate) async fn watch_windows(
         per_pet,
         runs,
         records,
+        per_session,
     })
 }
 
