@@ -8,9 +8,11 @@
 //! (a failed hand-over, or a restart under the same id), and every entry of the stream of a
 //! node that left the cluster, pending or never read.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::Addr;
+use futures_util::future::join_all;
 use tokio::sync::{oneshot, watch};
 
 use super::wire::{Forwarded, What};
@@ -143,11 +145,21 @@ impl Inbox {
             waiting: Vec::new(),
         };
         let mut reroute = Vec::new();
-        for entry in entries {
-            match self.apply(&entry).await {
-                Outcome::Done => acks.done.push(entry.id),
-                Outcome::WhenStored(stored) => acks.waiting.push((entry.id, stored)),
-                Outcome::Reroute(owner, body) => reroute.push((entry.id, (owner, body))),
+        // One collar's entries in their order; different collars' side by side (the batch
+        // bounds how many: at most [`MAX_READ`]).
+        let applied = join_all(by_collar(entries).into_iter().map(|group| async move {
+            let mut outcomes = Vec::with_capacity(group.len());
+            for (id, forwarded) in group {
+                outcomes.push((id, self.apply(forwarded).await));
+            }
+            outcomes
+        }))
+        .await;
+        for (id, outcome) in applied.into_iter().flatten() {
+            match outcome {
+                Outcome::Done => acks.done.push(id),
+                Outcome::WhenStored(stored) => acks.waiting.push((id, stored)),
+                Outcome::Reroute(owner, body) => reroute.push((id, (owner, body))),
                 Outcome::Later => {}
             }
         }
@@ -165,12 +177,8 @@ impl Inbox {
         acks
     }
 
-    async fn apply(&self, entry: &Entry) -> Outcome {
-        let Some(forwarded) = entry
-            .body
-            .as_deref()
-            .and_then(|body| serde_json::from_str::<Forwarded>(body).ok())
-        else {
+    async fn apply(&self, forwarded: Option<Forwarded>) -> Outcome {
+        let Some(forwarded) = forwarded else {
             metrics::counter!("pettysync_forward_bad_entries_total").increment(1);
             return Outcome::Done;
         };
@@ -221,6 +229,31 @@ impl Inbox {
     }
 }
 
+/// A batch's entries parsed and grouped by collar, each group in stream order; an entry that
+/// does not parse is a group of its own (`None`).
+fn by_collar(entries: Vec<Entry>) -> Vec<Vec<(String, Option<Forwarded>)>> {
+    let mut groups: Vec<Vec<(String, Option<Forwarded>)>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    for entry in entries {
+        let forwarded: Option<Forwarded> = entry
+            .body
+            .as_deref()
+            .and_then(|body| serde_json::from_str(body).ok());
+        let slot = match &forwarded {
+            Some(forwarded) => *group_of.entry(forwarded.serial.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            }),
+            None => {
+                groups.push(Vec::new());
+                groups.len() - 1
+            }
+        };
+        groups[slot].push((entry.id, forwarded));
+    }
+    groups
+}
+
 /// What a batch leaves to acknowledge: entries done now, and entries done once persistence
 /// stored what their actor left.
 struct Acks {
@@ -244,5 +277,49 @@ impl Acks {
             // Left pending: adopted again after a TTL; the actor skips samples it has seen.
             tracing::warn!(error = ?error, "could not acknowledge forwarded entries");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, body: Option<String>) -> Entry {
+        Entry {
+            id: id.to_owned(),
+            body,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_grouped_by_collar_each_in_stream_order() {
+        let status =
+            |serial: &str, online: bool| Some(Forwarded::status(serial, online, 1).to_json());
+        let groups = by_collar(vec![
+            entry("1-0", status("A", true)),
+            entry("1-1", status("B", true)),
+            entry("1-2", Some("not json".to_owned())),
+            entry("1-3", status("A", false)),
+            entry("1-4", None),
+        ]);
+        let ids: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|group| group.iter().map(|(id, _)| id.as_str()).collect())
+            .collect();
+        assert_eq!(
+            ids,
+            [vec!["1-0", "1-3"], vec!["1-1"], vec!["1-2"], vec!["1-4"]]
+        );
+        let a: Vec<&What> = groups[0]
+            .iter()
+            .filter_map(|(_, f)| f.as_ref().map(|f| &f.what))
+            .collect();
+        assert_eq!(
+            a,
+            [
+                &What::Status { online: true },
+                &What::Status { online: false }
+            ]
+        );
     }
 }
