@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix::Addr;
 use futures_util::future::join_all;
 use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 
 use super::wire::{Forwarded, What};
 use crate::actors::collar::{Applied, StatusReport, Telemetry};
@@ -73,20 +74,17 @@ impl Inbox {
         failures = 0;
         // The next read does not wait for the store: a forwarded sample reaches its actor
         // (and the live map) while earlier batches are still being written.
-        let mut acking = tokio::task::JoinSet::new();
+        let mut acking = JoinSet::new();
         while !*stop.borrow() {
             if tokio::time::Instant::now() >= adopt_at {
-                self.adopt(&me).await;
+                self.adopt(&me, &mut acking).await;
                 adopt_at = tokio::time::Instant::now() + self.ttl / 2;
             }
             match streams::read(&self.redis, &me, &me, false, MAX_READ, READ_BLOCK_MS).await {
                 Ok(entries) => {
                     failures = 0;
                     let acks = self.handle(&me, entries).await;
-                    while acking.len() >= ACK_BATCHES_IN_FLIGHT {
-                        acking.join_next().await;
-                    }
-                    acking.spawn(acks.send(self.redis.clone()));
+                    self.acknowledge_later(&mut acking, acks).await;
                 }
                 Err(error) => {
                     failures += 1;
@@ -101,7 +99,7 @@ impl Inbox {
 
     /// Takes over what is stuck: this stream's entries pending for over a TTL, and the
     /// entries of every stream whose node left.
-    async fn adopt(&self, me: &str) {
+    async fn adopt(&self, me: &str, acking: &mut JoinSet<()>) {
         let idle_ms = self.ttl.as_millis() as u64;
         let members = self.membership.current();
         let mut streams_of = vec![me.to_owned()];
@@ -116,25 +114,32 @@ impl Inbox {
         for node in streams_of {
             match streams::claim_idle(&self.redis, &node, me, idle_ms, MAX_READ).await {
                 Ok(entries) => {
-                    self.handle(&node, entries)
-                        .await
-                        .send(self.redis.clone())
-                        .await
+                    let acks = self.handle(&node, entries).await;
+                    self.acknowledge_later(acking, acks).await;
                 }
                 Err(error) => tracing::warn!(%node, error = ?error, "could not claim entries"),
             }
             if node != me {
                 match streams::read(&self.redis, &node, me, false, MAX_READ, 0).await {
                     Ok(entries) => {
-                        self.handle(&node, entries)
-                            .await
-                            .send(self.redis.clone())
-                            .await
+                        let acks = self.handle(&node, entries).await;
+                        self.acknowledge_later(acking, acks).await;
                     }
                     Err(error) => tracing::warn!(%node, error = ?error, "could not adopt entries"),
                 }
             }
         }
+    }
+
+    /// Acknowledges a batch once what it left is stored, beside the reader: the reader (and
+    /// its adoption of entries idle for a TTL, which during a long store outage are its own
+    /// batches still waiting) never waits for the store, only for a free turn among the
+    /// [`ACK_BATCHES_IN_FLIGHT`].
+    async fn acknowledge_later(&self, acking: &mut JoinSet<()>, acks: Acks) {
+        while acking.len() >= ACK_BATCHES_IN_FLIGHT {
+            acking.join_next().await;
+        }
+        acking.spawn(acks.send(self.redis.clone()));
     }
 
     /// Applies a batch of entries of `node`'s stream; returns what to acknowledge.

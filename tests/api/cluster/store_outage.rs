@@ -14,7 +14,9 @@ use crate::faults::wait_for_all_stored;
 use crate::fixtures::switch::TcpSwitch;
 use crate::helpers::mongo_database;
 
-const SAMPLES: i64 = 10;
+/// 6 s of samples: longer than the owner's adoption of entries idle for a TTL (2 s), which
+/// during the outage are the owner's own batches still waiting for the store.
+const SAMPLES: i64 = 20;
 /// Apart, so each forwarded sample is its own read on the owner.
 const EVERY: Duration = Duration::from_millis(300);
 
