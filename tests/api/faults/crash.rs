@@ -14,7 +14,7 @@ use super::{
     inside_the_park, postgres_switch, stored_pairs, wait_for_all_stored, wait_for_outbox, Fleet,
 };
 use crate::collar::{now_ms, TestCollar, QUIET, SETTLE};
-use crate::fixtures::process::{env_of, run_ok, ServerProcess};
+use crate::fixtures::process::ServerProcess;
 use crate::helpers::{
     expect_json, mongo_database, poll_until, string_at, unique_serial, Isolation,
 };
@@ -30,9 +30,7 @@ async fn kill_9_during_ingest_of_20_000_samples_loses_none_and_repeats_no_alert(
     let base = Settings::load().expect("settings load");
     let isolation = Isolation::new();
     let settings = isolation.settings(|_| {});
-    let env = env_of(&settings);
-    run_ok(&env, &["migrate"]).await;
-    let server = ServerProcess::start(&env).await;
+    let (env, server) = ServerProcess::migrated(&settings).await;
     let app = server.app(&settings);
     let owner = app.register_someone().await;
     // 20 collars on pets (their battery runs low once: one alert each), 180 only provisioned.
@@ -126,9 +124,7 @@ async fn an_alert_raised_just_before_sigterm_is_stored_and_pushed_once_after_the
         s.drain_timeout_s = 3;
         platforms.configure(s);
     });
-    let env = env_of(&settings);
-    run_ok(&env, &["migrate"]).await;
-    let server = ServerProcess::start(&env).await;
+    let (env, server) = ServerProcess::migrated(&settings).await;
     let push = PushApp::on(server.app(&settings), platforms).await;
     let app = &push.app;
     let owner = app.register_someone().await;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::wait_for_all_stored;
 use crate::collar::{TestCollar, SETTLE};
-use crate::fixtures::process::{env_of, run_ok, ServerProcess};
+use crate::fixtures::process::ServerProcess;
 use crate::fixtures::switch::TcpSwitch;
 use crate::helpers::{mongo_database, poll_until, read, Isolation};
 use crate::realtime::wait_for_samples;
@@ -29,9 +29,7 @@ async fn a_30_s_mongodb_outage_loses_nothing_and_sigterm_during_it_exits_in_time
         s.mongodb_url = SecretString::from(switch.route(s.mongodb_url.expose_secret()));
         s.drain_timeout_s = DRAIN_TIMEOUT_S;
     });
-    let env = env_of(&settings);
-    run_ok(&env, &["migrate"]).await;
-    let server = ServerProcess::start(&env).await;
+    let (env, server) = ServerProcess::migrated(&settings).await;
     let app = server.app(&settings);
     let owner = app.register_someone().await;
     let collar = TestCollar::paired(&app, &owner).await;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cluster::counter_at;
 use crate::faults::{wait_for_all_stored, Fleet};
-use crate::fixtures::process::{env_of, run_ok, ServerProcess};
+use crate::fixtures::process::ServerProcess;
 use crate::helpers::{mongo_database, unique_serial, Isolation};
 
 const COLLARS: usize = 100;
@@ -18,9 +18,7 @@ async fn a_hundred_new_collars_are_looked_up_in_a_few_batches() {
     let base = pettysync::config::Settings::load().expect("settings load");
     let isolation = Isolation::new();
     let settings = isolation.settings(|_| {});
-    let env = env_of(&settings);
-    run_ok(&env, &["migrate"]).await;
-    let server = ServerProcess::start(&env).await;
+    let (_, server) = ServerProcess::migrated(&settings).await;
     let app = server.app(&settings);
     let mut serials = Vec::with_capacity(COLLARS);
     for _ in 0..COLLARS {
